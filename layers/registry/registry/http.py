@@ -1,0 +1,140 @@
+"""API Gateway HTTP API (payload 2.0) events in, responses out, errors rendered.
+
+``make_handler(function, handlers)`` builds a function's ``lambda_handler``:
+it turns the event into a ``Request``, finds the route in ``registry.routes``,
+calls ``handlers[route.name][method](request, **params)`` and renders the
+``Response`` it returns or the ``RegistryError`` it raises. An unexpected
+exception is logged with the request id and answered as ``UNKNOWN``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlencode
+
+from registry import routes
+from registry.errors import OciError, RegistryError
+from registry.log import logger
+
+API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    body: bytes = b""
+    source_ip: str = ""
+    request_id: str = ""
+
+    @classmethod
+    def from_event(cls, event: dict) -> "Request":
+        http = event.get("requestContext", {}).get("http", {})
+        body = event.get("body") or ""
+        raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+        return cls(
+            method=http.get("method", "GET").upper(),
+            path=event.get("rawPath", "/"),
+            query=parse_qs(event.get("rawQueryString", ""), keep_blank_values=True),
+            headers={k.lower(): v for k, v in (event.get("headers") or {}).items()},
+            body=raw,
+            source_ip=http.get("sourceIp", ""),
+            request_id=event.get("requestContext", {}).get("requestId", ""),
+        )
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @classmethod
+    def json(cls, status: int, document, headers: dict | None = None) -> "Response":
+        body = json.dumps(document, separators=(",", ":")).encode()
+        return cls(status, {"Content-Type": "application/json", **(headers or {})}, body)
+
+    def to_result(self, head: bool = False) -> dict:
+        """The payload-2.0 result. HEAD keeps the headers (Content-Length included) but no body."""
+        headers = {**API_VERSION_HEADER, **self.headers}
+        headers.setdefault("Content-Length", str(len(self.body)))
+        body = b"" if head else self.body
+        return {
+            "statusCode": self.status,
+            "headers": headers,
+            "body": base64.b64encode(body).decode(),
+            "isBase64Encoded": True,
+        }
+
+
+def error_response(exc: RegistryError) -> Response:
+    return Response(exc.status, {"Content-Type": "application/json", **exc.headers}, exc.body())
+
+
+def link_header(path: str, params: dict) -> str:
+    """An RFC 5988 ``Link`` to the next page, as the distribution spec shows it."""
+    return f'<{path}?{urlencode(params)}>; rel="next"'
+
+
+def dispatch(function: str, handlers: dict, request: Request) -> Response:
+    route, params = routes.match(request.path, routes.routes_for(function))
+    if route is None:
+        return _unrouted(request)
+    if request.method not in route.methods:
+        raise RegistryError(OciError.UNSUPPORTED, f"{request.method} is not supported on {route.path}")
+    name = params.get("name")
+    if name is not None and name.count("/") >= routes.MAX_NAME_COMPONENTS:
+        raise _too_deep(name)
+    return handlers[route.name][request.method](request, **params)
+
+
+def _too_deep(name: str) -> RegistryError:
+    return RegistryError(
+        OciError.NAME_INVALID,
+        f"repository names may have at most {routes.MAX_NAME_COMPONENTS} path components",
+        detail={"name": name[:300]},
+    )
+
+
+def _unrouted(request: Request) -> Response:
+    """What reaches no route of this function: a name too deep, a wrong method, or no endpoint."""
+    route, params = routes.match(request.path)
+    if route is not None:
+        name = params.get("name")
+        if name is not None and name.count("/") >= routes.MAX_NAME_COMPONENTS:
+            raise _too_deep(name)
+        if request.method not in route.methods:
+            raise RegistryError(OciError.UNSUPPORTED, f"{request.method} is not supported on {route.path}")
+    raise RegistryError(OciError.NOT_FOUND, f"no endpoint at {request.path[:300]}")
+
+
+def make_handler(function: str, handlers: dict):
+    """Build ``lambda_handler(event, context)`` for one function's routes."""
+
+    def lambda_handler(event, context):
+        request = Request.from_event(event)
+        logger.append_keys(request_id=request.request_id, method=request.method, path=request.path)
+        try:
+            response = dispatch(function, handlers, request)
+        except RegistryError as exc:
+            if exc.status >= 500:
+                logger.error("registry error", extra={"code": exc.error.code})
+            response = error_response(exc)
+        except Exception:  # noqa: BLE001 - the one catch-all: never leak internals
+            logger.exception("unhandled error")
+            response = error_response(RegistryError(OciError.UNKNOWN, "internal error", detail={"requestId": request.request_id}))
+        logger.info("response", extra={"status": response.status})
+        return response.to_result(head=request.method == "HEAD")
+
+    return lambda_handler

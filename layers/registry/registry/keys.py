@@ -1,0 +1,80 @@
+"""The storage layout: every S3 key and DynamoDB key the registry uses, here once.
+
+S3 bucket (BLOB_BUCKET)::
+
+    blobs/<alg>/<hex>        verified content, one object per digest, shared by
+                             all repositories (layers, configs, and manifests
+                             too large to keep inline in DynamoDB)
+    uploads/<uuid>/tail      bytes of an open upload not yet in a multipart part
+    uploads/<uuid>/parts     the multipart upload a large blob is assembled in
+                             (each part >= 5 MiB); the lifecycle rule expires
+                             uploads/ and aborts multipart uploads left behind
+
+DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
+
+    pk                 sk                 attributes
+    REPO#<name>        TAG#<tag>          digest, media_type, size, body | in_s3
+    REPO#<name>        MANIFEST#<digest>  media_type, size, body | in_s3
+    REPO#<name>        BLOB#<digest>      size            (the repository's link)
+    CATALOG            <name>             created, updated (one per repository)
+    BLOB#<digest>      BLOB               size, created   (the verified S3 object)
+    UPLOAD#<uuid>      UPLOAD             name, offset, hash states, multipart
+                                          id and parts, expires_at (TTL)
+
+A blob is served only through its repository link: the link is the access
+check. Tags carry a copy of the manifest so a pull by tag is one read.
+"""
+
+from __future__ import annotations
+
+from registry.references import Digest
+
+# --- S3 ---------------------------------------------------------------------
+
+
+def blob_object(digest: Digest) -> str:
+    return f"blobs/{digest.algorithm}/{digest.hex}"
+
+
+def upload_tail(upload_id: str) -> str:
+    return f"uploads/{upload_id}/tail"
+
+
+def upload_parts(upload_id: str) -> str:
+    return f"uploads/{upload_id}/parts"
+
+
+UPLOADS_PREFIX = "uploads/"
+
+# --- DynamoDB ----------------------------------------------------------------
+
+CATALOG_PK = "CATALOG"
+TAG_PREFIX = "TAG#"
+
+
+def repo_pk(name: str) -> str:
+    return f"REPO#{name}"
+
+
+def tag_key(name: str, tag: str) -> dict:
+    return {"pk": repo_pk(name), "sk": f"{TAG_PREFIX}{tag}"}
+
+
+def manifest_key(name: str, digest: Digest) -> dict:
+    return {"pk": repo_pk(name), "sk": f"MANIFEST#{digest}"}
+
+
+def link_key(name: str, digest: Digest) -> dict:
+    return {"pk": repo_pk(name), "sk": f"BLOB#{digest}"}
+
+
+def catalog_key(name: str) -> dict:
+    return {"pk": CATALOG_PK, "sk": name}
+
+
+def blob_key(digest: Digest) -> dict:
+    return {"pk": f"BLOB#{digest}", "sk": "BLOB"}
+
+
+def upload_key(upload_id: str) -> dict:
+    return {"pk": f"UPLOAD#{upload_id}", "sk": "UPLOAD"}

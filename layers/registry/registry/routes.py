@@ -1,0 +1,136 @@
+"""The route table: every endpoint once, as data.
+
+It drives three things that must never disagree:
+
+* the functions: ``registry.http.dispatch`` matches ``rawPath`` against
+  ``Route.regex`` for the routes of the function it runs in;
+* ``template.yaml``: ``scripts/sync_routes.py`` writes each function's
+  ``HttpApi`` events from ``gateway_routes()`` (a test checks they match);
+* the local gateway, which routes from ``template.yaml`` itself, and the
+  endpoint table in the docs.
+
+API Gateway's greedy variable ``{proxy+}`` may only end a path, and a path
+variable matches exactly one segment, so a repository name with slashes cannot
+be one variable. Each ``<name>`` route is therefore written out once per name
+depth, ``/v2/{n1}/manifests/{reference}`` … ``/v2/{n1}/…/{n5}/manifests/…``.
+Deeper names reach the ``base`` function through ``ANY /v2/{proxy+}``, which
+answers NAME_INVALID. The only route with a trailing slash (``POST …/uploads/``)
+is reached through ``POST /v2/{proxy+}``: POST has no other use under ``/v2``,
+so nothing depends on how API Gateway treats a trailing slash.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from registry.references import NAME_PATTERN
+
+# Names of up to this many components get their own API Gateway routes.
+MAX_NAME_COMPONENTS = 5
+
+# How a route is written into API Gateway.
+EXACT = "exact"  # the path as it is
+PER_DEPTH = "per-depth"  # once per name depth 1..MAX_NAME_COMPONENTS
+GREEDY = "greedy"  # METHOD /v2/{proxy+}; the function checks the path itself
+DEFAULT = "default"  # the $default route and ANY /v2/{proxy+}
+
+_SEGMENT_PATTERNS = {
+    "name": NAME_PATTERN,
+    "reference": r"[^/]+",
+    "digest": r"[^/]+",
+    "uuid": r"[^/]+",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    function: str
+    methods: tuple[str, ...]
+    path: str  # OCI form: /v2/<name>/manifests/<reference>
+    gateway: str
+    summary: str
+    spec: str = ""  # the distribution spec's endpoint id (end-N)
+
+    @property
+    def regex(self) -> re.Pattern:
+        def group(match):
+            key = match.group(1)
+            return f"(?P<{key}>{_SEGMENT_PATTERNS[key]})"
+
+        return re.compile("^" + re.sub(r"<(\w+)>", group, self.path) + "$")
+
+    def api_paths(self) -> list[str]:
+        """The API Gateway route paths (no method) that reach this route."""
+        if self.gateway == EXACT:
+            return [self.path]
+        if self.gateway == GREEDY:
+            return ["/v2/{proxy+}"]
+        if self.gateway == DEFAULT:
+            return []
+        paths = []
+        for depth in range(1, MAX_NAME_COMPONENTS + 1):
+            name = "/".join(f"{{n{i}}}" for i in range(1, depth + 1))
+            paths.append(re.sub(r"<(\w+)>", lambda m: name if m.group(1) == "name" else f"{{{m.group(1)}}}", self.path))
+        return paths
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("base", "base", ("GET", "HEAD"), "/v2/", DEFAULT, "API version check", "end-1"),
+    Route("catalog", "catalog", ("GET",), "/v2/_catalog", EXACT, "list repositories"),
+    Route("tags", "catalog", ("GET",), "/v2/<name>/tags/list", PER_DEPTH, "list tags", "end-8"),
+    Route(
+        "manifest",
+        "manifest",
+        ("GET", "HEAD", "PUT", "DELETE"),
+        "/v2/<name>/manifests/<reference>",
+        PER_DEPTH,
+        "pull, push or delete a manifest",
+        "end-3, end-7, end-9",
+    ),
+    Route("blob", "blob", ("GET", "HEAD", "DELETE"), "/v2/<name>/blobs/<digest>", PER_DEPTH, "pull or delete a blob", "end-2, end-10"),
+    Route("upload.start", "upload", ("POST",), "/v2/<name>/blobs/uploads/", GREEDY, "start, finish in one request, or mount an upload", "end-4, end-11"),
+    Route(
+        "upload.session",
+        "upload",
+        ("GET", "PATCH", "PUT", "DELETE"),
+        "/v2/<name>/blobs/uploads/<uuid>",
+        PER_DEPTH,
+        "upload status, send a chunk, complete, cancel",
+        "end-5, end-6, end-13",
+    ),
+)
+
+FALLBACK_FUNCTION = "base"  # serves $default and ANY /v2/{proxy+}
+FALLBACK_ROUTE_KEYS = ("$default", "ANY /v2/{proxy+}")
+
+FUNCTIONS = tuple(dict.fromkeys(route.function for route in ROUTES))
+
+
+def routes_for(function: str) -> tuple[Route, ...]:
+    return tuple(route for route in ROUTES if route.function == function)
+
+
+def gateway_routes() -> dict[str, list[tuple[str, str]]]:
+    """function -> [(method, API Gateway path), ...] in template order.
+
+    The fallback routes (``$default`` and ``ANY /v2/{proxy+}``) are included
+    under the fallback function with methods ``$default`` and ``ANY``.
+    """
+    table: dict[str, list[tuple[str, str]]] = {function: [] for function in FUNCTIONS}
+    for route in ROUTES:
+        for path in route.api_paths():
+            for method in route.methods:
+                table[route.function].append((method, path))
+    table[FALLBACK_FUNCTION] += [("$default", ""), ("ANY", "/v2/{proxy+}")]
+    return table
+
+
+def match(path: str, routes=ROUTES):
+    """Return (route, params) for the first route whose path matches, else (None, {})."""
+    for route in routes:
+        found = route.regex.match(path)
+        if found:
+            return route, found.groupdict()
+    return None, {}

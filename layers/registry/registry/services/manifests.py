@@ -1,0 +1,93 @@
+"""Manifests: pull (GET/HEAD), push (PUT) and delete, by tag or digest."""
+
+from __future__ import annotations
+
+from registry import manifests as media
+from registry.config import settings
+from registry.errors import OciError, RegistryError
+from registry.http import Request, Response
+from registry.references import Digest, parse_name, parse_reference
+from registry.storage import blobstore, metadata
+
+# Manifests up to this size are kept in the DynamoDB item itself (items are
+# limited to 400 KB); larger ones go to the S3 blob store.
+INLINE_BYTES = 256 * 1024
+
+
+def _unknown(name: str, reference: str) -> RegistryError:
+    if not metadata.repository_exists(name):
+        return RegistryError(OciError.NAME_UNKNOWN, f"repository {name} not known to registry", detail={"name": name})
+    return RegistryError(OciError.MANIFEST_UNKNOWN, f"manifest unknown: {reference}", detail={"name": name, "reference": reference})
+
+
+def get(request: Request, name: str, reference: str) -> Response:
+    parse_name(name)
+    ref = parse_reference(reference)
+    if isinstance(ref, Digest):
+        record, digest = metadata.get_manifest(name, ref), ref
+    else:
+        record = metadata.get_tag(name, ref)
+        digest = Digest.parse(record["digest"]) if record else None
+    if record is None:
+        raise _unknown(name, reference)
+    media_type = record["media_type"]
+    if not media.acceptable(media_type, request.header("accept")):
+        raise RegistryError(
+            OciError.MANIFEST_UNKNOWN,
+            f"manifest is {media_type}, which the request's Accept header does not allow",
+            detail={"mediaType": media_type},
+        )
+    headers = {
+        "Content-Type": media_type,
+        "Docker-Content-Digest": str(digest),
+        "Content-Length": str(record["size"]),
+        "ETag": f'"{digest}"',
+    }
+    if request.method == "HEAD":
+        return Response(200, headers)
+    body = record.get("body")
+    if body is None:
+        body = blobstore.read_blob(digest)
+    return Response(200, headers, body)
+
+
+def put(request: Request, name: str, reference: str) -> Response:
+    parse_name(name)
+    ref = parse_reference(reference)
+    body = request.body
+    if len(body) > media.MAX_MANIFEST_BYTES:
+        raise RegistryError(OciError.MANIFEST_TOO_LARGE, f"manifests are limited to {media.MAX_MANIFEST_BYTES} bytes")
+    manifest = media.parse(body, request.header("content-type"))
+    digest = Digest.of(body, ref.algorithm if isinstance(ref, Digest) else "sha256")
+    if isinstance(ref, Digest) and digest != ref:
+        raise RegistryError(OciError.DIGEST_INVALID, f"manifest digest is {digest}, not {ref}")
+    missing = metadata.missing_links(name, list(manifest.blobs)) if manifest.blobs else []
+    missing += metadata.missing_manifests(name, list(manifest.manifests)) if manifest.manifests else []
+    if missing:
+        raise RegistryError(
+            OciError.MANIFEST_BLOB_UNKNOWN,
+            f"manifest references {len(missing)} unknown blob(s) or manifest(s)",
+            detail={"digests": [str(d) for d in missing]},
+        )
+    record = {"media_type": manifest.media_type, "size": len(body), "subject": str(manifest.subject) if manifest.subject else None}
+    if len(body) <= INLINE_BYTES:
+        record["body"] = body
+    else:
+        blobstore.put_blob(digest, body)
+        record["in_s3"] = True
+    metadata.put_manifest(name, digest, record, None if isinstance(ref, Digest) else ref)
+    headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": str(digest)}
+    if manifest.subject is not None:
+        headers["OCI-Subject"] = str(manifest.subject)
+    return Response(201, headers)
+
+
+def delete(request: Request, name: str, reference: str) -> Response:
+    parse_name(name)
+    if not settings().deletes_enabled:
+        raise RegistryError(OciError.UNSUPPORTED, "deletes are switched off on this registry")
+    ref = parse_reference(reference)
+    found = metadata.delete_manifest(name, ref) if isinstance(ref, Digest) else metadata.delete_tag(name, ref)
+    if not found:
+        raise _unknown(name, reference)
+    return Response(202)

@@ -1,0 +1,220 @@
+"""Blob uploads: start (POST), chunks (PATCH), complete (PUT), status (GET), cancel (DELETE).
+
+One request reaches a Lambda with at most about 4.4 MB of body (BRIEF §1), so a
+blob larger than that arrives over several requests. Each chunk is hashed in
+the request that carries it (``registry.hashing``) and stored in S3:
+
+* bytes not yet forming a 5 MiB multipart part wait in ``uploads/<id>/tail``;
+* once tail + chunk reach 5 MiB they become the next part of a multipart upload
+  at ``uploads/<id>/parts``.
+
+Completion checks the digest against the running hash *before* anything
+becomes visible, writes the verified bytes to ``blobs/<alg>/<hex>`` and only
+then links the blob into the repository (one DynamoDB transaction that also
+closes the session). A failed, cancelled or abandoned upload therefore never
+changes what a pull returns; abandoned sessions expire by TTL and their staging
+objects by the bucket's lifecycle rule.
+
+Consistency: the session item is written back with a condition on its offset,
+so two requests racing on one session cannot both append; the loser gets 416
+and can ask for the current offset.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from registry import hashing, keys
+from registry.config import settings
+from registry.errors import OciError, RegistryError
+from registry.http import Request, Response
+from registry.references import Digest, parse_name
+from registry.storage import blobstore, metadata
+
+MIN_PART = 5 * 1024 * 1024  # S3's minimum multipart part size (all parts but the last)
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?")
+
+
+def _location(name: str, upload_id: str) -> str:
+    return f"/v2/{name}/blobs/uploads/{upload_id}"
+
+
+def _progress_headers(name: str, upload_id: str, offset: int) -> dict:
+    return {
+        "Location": _location(name, upload_id),
+        "Range": f"0-{max(offset - 1, 0)}",
+        "Docker-Upload-UUID": upload_id,
+    }
+
+
+def _load(name: str, upload_id: str) -> dict:
+    session = metadata.get_upload(upload_id) if _UPLOAD_ID.fullmatch(upload_id) else None
+    if session is None or session["name"] != name:
+        raise RegistryError(OciError.BLOB_UPLOAD_UNKNOWN, "upload unknown: it was completed, cancelled, has expired or never existed")
+    return session
+
+
+def _store_verified(name: str, digest: Digest, data: bytes, upload_id: str | None = None):
+    """Write bytes already checked against ``digest``, then link them into ``name``."""
+    if metadata.get_blob(digest) is None:
+        blobstore.put_blob(digest, data)
+    metadata.link_blob(name, digest, len(data), upload_id)
+
+
+def _created(name: str, digest: Digest) -> Response:
+    return Response(201, {"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": str(digest)})
+
+
+def _check_length(request: Request, data: bytes):
+    declared = request.header("content-length")
+    if declared is not None and declared.isdigit() and int(declared) != len(data):
+        raise RegistryError(OciError.SIZE_INVALID, f"Content-Length {declared} but {len(data)} bytes received")
+
+
+def start(request: Request, name: str) -> Response:
+    parse_name(name)
+    mount, source = request.arg("mount"), request.arg("from")
+    if mount is not None:
+        digest = Digest.parse(mount)
+        link = metadata.get_link(parse_name(source), digest) if source else None
+        if link is not None:
+            metadata.link_blob(name, digest, int(link["size"]))
+            return _created(name, digest)
+        # Not mountable: fall through to an ordinary upload, as the spec allows.
+    wanted = request.arg("digest")
+    if wanted is not None:
+        digest = Digest.parse(wanted)
+        _check_length(request, request.body)
+        if Digest.of(request.body, digest.algorithm) != digest:
+            raise RegistryError(OciError.DIGEST_INVALID, "the uploaded content does not match the digest", detail={"digest": wanted})
+        _store_verified(name, digest, request.body)
+        return _created(name, digest)
+    upload_id = uuid.uuid4().hex
+    metadata.create_upload(upload_id, {"name": name, "offset": 0, "tail": 0, "etags": [], "hashes": hashing.new_states()})
+    headers = _progress_headers(name, upload_id, 0)
+    headers["OCI-Chunk-Max-Length"] = str(settings().chunk_max)
+    return Response(202, headers)
+
+
+def _check_range(request: Request, session: dict, name: str, upload_id: str, data: bytes):
+    """Chunks must come in order: ``Content-Range: <start>-<end>`` starting at the current offset."""
+    header = request.header("content-range")
+    if header is None:
+        return
+    found = _CONTENT_RANGE.fullmatch(header.strip())
+    offset = int(session["offset"])
+    out_of_order = found is None or int(found.group(1)) != offset
+    if out_of_order or int(found.group(2)) - int(found.group(1)) + 1 != len(data):
+        raise RegistryError(
+            OciError.RANGE_INVALID,
+            f"chunk must start at offset {offset} and match its length",
+            headers=_progress_headers(name, upload_id, offset),
+        )
+
+
+def _append(upload_id: str, session: dict, data: bytes) -> dict:
+    """Stage ``data`` after the session's bytes; returns the updated session."""
+    session = dict(session)
+    session["hashes"] = hashing.update(session["hashes"], data)
+    tail = int(session["tail"])
+    pending = (blobstore.read_staging(keys.upload_tail(upload_id)) if tail else b"") + data
+    if len(pending) >= MIN_PART:
+        if not session.get("multipart"):
+            session["multipart"] = blobstore.start_multipart(keys.upload_parts(upload_id))
+        etag = blobstore.upload_part(keys.upload_parts(upload_id), session["multipart"], len(session["etags"]) + 1, pending)
+        session["etags"] = [*session["etags"], etag]
+        session["tail"] = 0
+    elif data:
+        blobstore.put_staging(keys.upload_tail(upload_id), pending)
+        session["tail"] = len(pending)
+    session["offset"] = int(session["offset"]) + len(data)
+    return session
+
+
+def _save(name: str, upload_id: str, session: dict, previous: int):
+    try:
+        metadata.save_upload(upload_id, session, previous)
+    except metadata.Conflict:
+        current = metadata.get_upload(upload_id) or session
+        raise RegistryError(
+            OciError.RANGE_INVALID,
+            "another request wrote to this upload at the same time",
+            headers=_progress_headers(name, upload_id, int(current["offset"])),
+        ) from None
+
+
+def patch(request: Request, name: str, uuid: str) -> Response:
+    parse_name(name)
+    session = _load(name, uuid)
+    data = request.body
+    _check_length(request, data)
+    _check_range(request, session, name, uuid, data)
+    previous = int(session["offset"])
+    session = _append(uuid, session, data)
+    _save(name, uuid, session, previous)
+    return Response(202, _progress_headers(name, uuid, int(session["offset"])))
+
+
+def status(request: Request, name: str, uuid: str) -> Response:
+    parse_name(name)
+    session = _load(name, uuid)
+    return Response(204, _progress_headers(name, uuid, int(session["offset"])))
+
+
+def _discard_staging(upload_id: str, session: dict):
+    if int(session["tail"]):
+        blobstore.delete_staging(keys.upload_tail(upload_id))
+    if session.get("multipart"):
+        blobstore.abort_multipart(keys.upload_parts(upload_id), session["multipart"])
+
+
+def cancel(request: Request, name: str, uuid: str) -> Response:
+    parse_name(name)
+    session = _load(name, uuid)
+    _discard_staging(uuid, session)
+    metadata.delete_upload(uuid)
+    return Response(204)
+
+
+def complete(request: Request, name: str, uuid: str) -> Response:
+    parse_name(name)
+    wanted = request.arg("digest")
+    if not wanted:
+        raise RegistryError(OciError.DIGEST_INVALID, "the digest query parameter is required to complete an upload")
+    digest = Digest.parse(wanted)
+    session = _load(name, uuid)
+    data = request.body
+    _check_length(request, data)
+    _check_range(request, session, name, uuid, data)
+    hashes = hashing.update(session["hashes"], data)
+    if hashing.hexdigest(hashes, digest.algorithm) != digest.hex:
+        # The upload is over either way: drop what it staged so nothing lingers.
+        _discard_staging(uuid, session)
+        metadata.delete_upload(uuid)
+        raise RegistryError(OciError.DIGEST_INVALID, "the uploaded content does not match the digest", detail={"digest": wanted})
+    size = int(session["offset"]) + len(data)
+    tail_key, parts_key = keys.upload_tail(uuid), keys.upload_parts(uuid)
+    if metadata.get_blob(digest) is not None:
+        _discard_staging(uuid, session)  # already stored by an earlier push: link only
+    elif session.get("multipart"):
+        last = (blobstore.read_staging(tail_key) if int(session["tail"]) else b"") + data
+        etags = list(session["etags"])
+        if last:
+            etags.append(blobstore.upload_part(parts_key, session["multipart"], len(etags) + 1, last))
+        blobstore.complete_multipart(parts_key, session["multipart"], etags)
+        blobstore.copy_to_blob(parts_key, digest)
+        blobstore.delete_staging(parts_key)
+        if int(session["tail"]):
+            blobstore.delete_staging(tail_key)
+    elif data or not int(session["tail"]):
+        blobstore.put_blob(digest, (blobstore.read_staging(tail_key) if int(session["tail"]) else b"") + data)
+        if int(session["tail"]):
+            blobstore.delete_staging(tail_key)
+    else:
+        # The common case (one PATCH with the whole blob, then PUT): copy server-side.
+        blobstore.copy_to_blob(tail_key, digest)
+        blobstore.delete_staging(tail_key)
+    metadata.link_blob(name, digest, size, uuid)
+    return _created(name, digest)

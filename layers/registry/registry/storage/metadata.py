@@ -1,0 +1,241 @@
+"""DynamoDB: tags, manifests, repository links, the catalog and upload sessions.
+
+The only module that speaks to DynamoDB. Keys come from ``registry.keys``.
+Functions return plain dicts (attribute name -> Python value) or ``None`` when
+the item is absent; a lost conditional write raises ``Conflict``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from registry import aws, keys
+from registry.config import settings
+from registry.references import Digest
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+# BatchGetItem takes at most 100 keys per call.
+_BATCH = 100
+
+
+class Conflict(Exception):
+    """A conditional write lost a race (another request changed the item first)."""
+
+
+def _encode(item: dict) -> dict:
+    return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
+
+
+def _decode(item: dict | None) -> dict | None:
+    if item is None:
+        return None
+    out = {}
+    for k, v in item.items():
+        value = _deserializer.deserialize(v)
+        out[k] = bytes(value) if isinstance(value, Binary) else value
+    return out
+
+
+def _table() -> str:
+    return settings().table
+
+
+def _get(key: dict, consistent: bool = False) -> dict | None:
+    response = aws.dynamodb().get_item(TableName=_table(), Key=_encode(key), ConsistentRead=consistent)
+    return _decode(response.get("Item"))
+
+
+def _put(key: dict, attributes: dict, condition: str | None = None, values: dict | None = None, names: dict | None = None):
+    args = {"TableName": _table(), "Item": _encode({**key, **attributes})}
+    if condition:
+        args["ConditionExpression"] = condition
+    if values:
+        args["ExpressionAttributeValues"] = _encode(values)
+    if names:
+        args["ExpressionAttributeNames"] = names
+    try:
+        aws.dynamodb().put_item(**args)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise Conflict() from None
+        raise
+
+
+def _delete(key: dict):
+    aws.dynamodb().delete_item(TableName=_table(), Key=_encode(key))
+
+
+def _missing(keys_by_digest: dict) -> list:
+    """Digests whose key is absent, read with BatchGetItem (100 keys a call)."""
+    pending = list(keys_by_digest.items())
+    found = set()
+    while pending:
+        batch, pending = pending[:_BATCH], pending[_BATCH:]
+        request = {_table(): {"Keys": [_encode(key) for _, key in batch], "ProjectionExpression": "pk, sk"}}
+        while request:
+            response = aws.dynamodb().batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(_table(), []):
+                found.add((item["pk"]["S"], item["sk"]["S"]))
+            request = response.get("UnprocessedKeys") or None
+    return [digest for digest, key in keys_by_digest.items() if (key["pk"], key["sk"]) not in found]
+
+
+def _query_page(pk: str, prefix: str, limit: int, after: str | None) -> tuple[list[dict], bool]:
+    """Up to ``limit`` items under ``pk`` whose sk starts with ``prefix``, after ``prefix+after``.
+
+    Reads ``limit + 1`` items to tell whether more exist (no dangling next link).
+    """
+    items: list[dict] = []
+    args = {"TableName": _table(), "KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": _encode({":pk": pk})}
+    if prefix:
+        args["KeyConditionExpression"] += " AND begins_with(sk, :prefix)"
+        args["ExpressionAttributeValues"] = _encode({":pk": pk, ":prefix": prefix})
+    if after is not None:
+        args["ExclusiveStartKey"] = _encode({"pk": pk, "sk": prefix + after})
+    while len(items) <= limit:
+        args["Limit"] = limit + 1 - len(items)
+        response = aws.dynamodb().query(**args)
+        items += [_decode(item) for item in response.get("Items", [])]
+        if "LastEvaluatedKey" not in response:
+            break
+        args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return items[:limit], len(items) > limit
+
+
+# --- manifests and tags ----------------------------------------------------------
+
+
+def get_tag(name: str, tag: str) -> dict | None:
+    return _get(keys.tag_key(name, tag))
+
+
+def get_manifest(name: str, digest: Digest) -> dict | None:
+    return _get(keys.manifest_key(name, digest))
+
+
+def missing_manifests(name: str, digests: list[Digest]) -> list[Digest]:
+    return _missing({d: keys.manifest_key(name, d) for d in digests})
+
+
+def put_manifest(name: str, digest: Digest, record: dict, tag: str | None):
+    """Store the manifest, move ``tag`` to it and list the repository, in one transaction.
+
+    All or nothing: a pull never sees a tag pointing at a manifest not stored.
+    """
+    now = int(time.time())
+    writes = [
+        {"Put": {"TableName": _table(), "Item": _encode({**keys.manifest_key(name, digest), **record, "created": now})}},
+        {
+            "Update": {
+                "TableName": _table(),
+                "Key": _encode(keys.catalog_key(name)),
+                "UpdateExpression": "SET updated = :now, created = if_not_exists(created, :now)",
+                "ExpressionAttributeValues": _encode({":now": now}),
+            }
+        },
+    ]
+    if tag is not None:
+        tag_item = {**keys.tag_key(name, tag), **record, "digest": str(digest), "updated": now}
+        writes.append({"Put": {"TableName": _table(), "Item": _encode(tag_item)}})
+    aws.dynamodb().transact_write_items(TransactItems=writes)
+
+
+def delete_tag(name: str, tag: str) -> bool:
+    """Remove a tag; False when there was none."""
+    response = aws.dynamodb().delete_item(TableName=_table(), Key=_encode(keys.tag_key(name, tag)), ReturnValues="ALL_OLD")
+    return "Attributes" in response
+
+
+def delete_manifest(name: str, digest: Digest) -> bool:
+    """Remove a manifest and every tag pointing at it; False when it was not there."""
+    response = aws.dynamodb().delete_item(TableName=_table(), Key=_encode(keys.manifest_key(name, digest)), ReturnValues="ALL_OLD")
+    if "Attributes" not in response:
+        return False
+    after = None
+    while True:
+        tags, more = _query_page(keys.repo_pk(name), keys.TAG_PREFIX, 100, after)
+        for item in tags:
+            if item.get("digest") == str(digest):
+                _delete({"pk": item["pk"], "sk": item["sk"]})
+        if not more:
+            return True
+        after = tags[-1]["sk"][len(keys.TAG_PREFIX) :]
+
+
+def list_tags(name: str, limit: int, last: str | None) -> tuple[list[str], bool]:
+    items, more = _query_page(keys.repo_pk(name), keys.TAG_PREFIX, limit, last)
+    return [item["sk"][len(keys.TAG_PREFIX) :] for item in items], more
+
+
+# --- repositories -------------------------------------------------------------------
+
+
+def repository_exists(name: str) -> bool:
+    return _get(keys.catalog_key(name)) is not None
+
+
+def list_repositories(limit: int, last: str | None) -> tuple[list[str], bool]:
+    items, more = _query_page(keys.CATALOG_PK, "", limit, last)
+    return [item["sk"] for item in items], more
+
+
+# --- blobs ---------------------------------------------------------------------------
+
+
+def get_link(name: str, digest: Digest) -> dict | None:
+    return _get(keys.link_key(name, digest))
+
+
+def missing_links(name: str, digests: list[Digest]) -> list[Digest]:
+    return _missing({d: keys.link_key(name, d) for d in digests})
+
+
+def get_blob(digest: Digest) -> dict | None:
+    return _get(keys.blob_key(digest))
+
+
+def link_blob(name: str, digest: Digest, size: int, upload_id: str | None = None):
+    """Record the verified blob and link it into ``name`` (closing ``upload_id``), atomically."""
+    now = int(time.time())
+    writes = [
+        {"Put": {"TableName": _table(), "Item": _encode({**keys.blob_key(digest), "size": size, "created": now})}},
+        {"Put": {"TableName": _table(), "Item": _encode({**keys.link_key(name, digest), "size": size, "created": now})}},
+    ]
+    if upload_id is not None:
+        writes.append({"Delete": {"TableName": _table(), "Key": _encode(keys.upload_key(upload_id))}})
+    aws.dynamodb().transact_write_items(TransactItems=writes)
+
+
+def delete_link(name: str, digest: Digest) -> bool:
+    response = aws.dynamodb().delete_item(TableName=_table(), Key=_encode(keys.link_key(name, digest)), ReturnValues="ALL_OLD")
+    return "Attributes" in response
+
+
+# --- upload sessions ---------------------------------------------------------------
+
+
+def create_upload(upload_id: str, session: dict):
+    expires = int(time.time()) + settings().upload_ttl_seconds
+    _put(keys.upload_key(upload_id), {**session, "expires_at": expires}, "attribute_not_exists(pk)")
+
+
+def get_upload(upload_id: str) -> dict | None:
+    """The open session, or None when unknown or past its expiry (TTL deletes lazily)."""
+    item = _get(keys.upload_key(upload_id), consistent=True)
+    if item is None or item.get("expires_at", 0) < time.time():
+        return None
+    return item
+
+
+def save_upload(upload_id: str, session: dict, previous_offset: int):
+    """Write the session back only if no other request moved its offset meanwhile."""
+    _put(keys.upload_key(upload_id), session, "#offset = :previous", {":previous": previous_offset}, {"#offset": "offset"})
+
+
+def delete_upload(upload_id: str):
+    _delete(keys.upload_key(upload_id))
