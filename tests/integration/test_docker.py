@@ -1,0 +1,45 @@
+"""docker (dockerd from Debian's docker.io) against the local stack: push, pull, pull by digest."""
+
+from __future__ import annotations
+
+import platform
+
+import pytest
+
+from support import images, require
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _clients():
+    require("skopeo", "docker", "dockerd", "containerd")
+
+
+def test_docker_push_then_pull_by_tag_and_by_digest(registry, dockerd, tmp_path):
+    image = images.write_image(tmp_path / "layout", [300_000, 120_000], tag="v1")
+    archive = images.to_docker_archive(tmp_path / "layout", "v1", tmp_path / "image.tar", "local/app:v1")
+    dockerd.load(archive)
+    ref = f"{registry}/team/docker-app:v1"
+    dockerd.docker("tag", "local/app:v1", ref)
+
+    pushed = dockerd.push(ref)
+
+    dockerd.docker("rmi", ref, "local/app:v1")
+    assert dockerd.pull(ref) == pushed
+    # The image docker pulled back is the one loaded: same config, same image id.
+    assert dockerd.image_id(ref) == image.config.digest
+    by_digest = f"{registry}/team/docker-app@{pushed}"
+    dockerd.docker("rmi", ref)
+    assert dockerd.pull(by_digest) == pushed
+    assert dockerd.image_id(by_digest) == image.config.digest
+
+
+def test_docker_pull_of_a_multi_platform_index_picks_its_platform(registry, dockerd, tmp_path):
+    from support import skopeo
+
+    index = images.write_index(tmp_path / "layout", [50_000], tag="multi")
+    ref = f"{registry}/team/docker-multi:1"
+    skopeo.copy(images.oci_ref(tmp_path / "layout", "multi"), ref, all=True)
+
+    assert dockerd.pull(ref) == index.digest
+    native = {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]
+    assert dockerd.image_id(ref) == index.image(native).config.digest
