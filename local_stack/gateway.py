@@ -25,6 +25,7 @@ import concurrent.futures
 import importlib.util
 import json
 import re
+import socket
 import sys
 import time
 import uuid
@@ -228,6 +229,23 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # quiet: the functions log each request
         pass
+
+    def handle(self):
+        # dockerd tries TLS first on a plain-HTTP registry port. A ClientHello
+        # (first byte 0x16) has no line ending for the HTTP parser to wait for,
+        # so answer 400 at once and close; the client then retries over HTTP.
+        try:
+            first = self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return
+        if first == b"\x16":
+            message = b"This port speaks plain HTTP, not TLS.\n"
+            self.wfile.write(
+                b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                + b"Content-Length: " + str(len(message)).encode() + b"\r\n\r\n" + message
+            )
+            return
+        super().handle()
 
     def _read_body(self) -> bytes:
         limit = self.gateway.limits.body

@@ -116,6 +116,10 @@ def _unrouted(request: Request) -> Response:
             raise _too_deep(name)
         if request.method not in route.methods:
             raise RegistryError(OciError.UNSUPPORTED, f"{request.method} is not supported on {route.path}")
+    for candidate in routes.ROUTES:
+        found = candidate.shape.match(request.path)
+        if found and "name" in found.groupdict():
+            raise RegistryError(OciError.NAME_INVALID, f"invalid repository name: {found['name'][:300]!r}")
     raise RegistryError(OciError.NOT_FOUND, f"no endpoint at {request.path[:300]}")
 
 

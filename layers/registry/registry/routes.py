@@ -55,9 +55,18 @@ class Route:
 
     @property
     def regex(self) -> re.Pattern:
+        return self._compile(strict=True)
+
+    @property
+    def shape(self) -> re.Pattern:
+        """The route's shape with any name at all: tells a bad name from a path that is no endpoint."""
+        return self._compile(strict=False)
+
+    def _compile(self, strict: bool) -> re.Pattern:
         def group(match):
             key = match.group(1)
-            return f"(?P<{key}>{_SEGMENT_PATTERNS[key]})"
+            pattern = _SEGMENT_PATTERNS[key] if strict or key != "name" else r".+"
+            return f"(?P<{key}>{pattern})"
 
         return re.compile("^" + re.sub(r"<(\w+)>", group, self.path) + "$")
 

@@ -1,0 +1,96 @@
+"""One route table drives the template, the local gateway and the functions: they must agree."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local_stack import template
+from local_stack.gateway import Router, load_handler
+from registry import routes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_template_routes_are_generated_from_the_route_table():
+    result = subprocess.run([sys.executable, "scripts/sync_routes.py", "--check"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_template_route_reaches_the_function_the_route_table_names():
+    by_function = {f"{function.title()}Function": set(entries) for function, entries in routes.gateway_routes().items()}
+    found: dict[str, set] = {}
+    for route in template.routes():
+        found.setdefault(route.function, set()).add((route.method, route.path))
+    assert found == by_function
+
+
+def test_cfn_lint_is_clean():
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), "template.yaml"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("function", routes.FUNCTIONS)
+def test_every_function_folder_has_a_handler(function):
+    assert callable(load_handler(f"functions/{function}/"))
+
+
+@pytest.fixture(scope="module")
+def router():
+    return Router(template.routes())
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "function"),
+    [
+        ("GET", "/v2/", "BaseFunction"),
+        ("GET", "/v2/_catalog", "CatalogFunction"),
+        ("GET", "/v2/a/tags/list", "CatalogFunction"),
+        ("GET", "/v2/a/b/c/d/e/tags/list", "CatalogFunction"),
+        ("GET", "/v2/library/hello/manifests/latest", "ManifestFunction"),
+        ("HEAD", "/v2/a/b/c/d/e/manifests/sha256:abc", "ManifestFunction"),
+        ("PUT", "/v2/a/manifests/1.0", "ManifestFunction"),
+        ("GET", "/v2/a/b/blobs/sha256:abc", "BlobFunction"),
+        ("DELETE", "/v2/a/b/c/blobs/sha256:abc", "BlobFunction"),
+        ("POST", "/v2/a/blobs/uploads/", "UploadFunction"),
+        ("POST", "/v2/a/b/c/d/e/f/g/blobs/uploads/", "UploadFunction"),
+        ("PATCH", "/v2/a/b/blobs/uploads/0123", "UploadFunction"),
+        ("PUT", "/v2/a/b/c/d/e/blobs/uploads/0123", "UploadFunction"),
+        # Deeper than routed, wrong methods and unknown paths reach the base function.
+        ("GET", "/v2/a/b/c/d/e/f/manifests/latest", "BaseFunction"),
+        ("POST", "/v2/a/manifests/latest", "UploadFunction"),
+        ("PATCH", "/v2/a/manifests/latest", "BaseFunction"),
+        ("GET", "/nothing/here", "BaseFunction"),
+    ],
+)
+def test_gateway_routes_like_api_gateway(router, method, path, function):
+    assert router.find(method, path).function == function
+
+
+def test_names_deeper_than_routed_are_refused_with_name_invalid(client):
+    reply = client.request("GET", "/v2/a/b/c/d/e/f/manifests/latest")
+    assert (reply.status, reply.error_codes) == (400, ["NAME_INVALID"])
+    reply = client.request("POST", "/v2/a/b/c/d/e/f/blobs/uploads/")
+    assert (reply.status, reply.error_codes) == (400, ["NAME_INVALID"])
+
+
+def test_unknown_path_is_an_oci_404(client):
+    reply = client.request("GET", "/v3/whatever")
+    assert (reply.status, reply.error_codes) == (404, ["NOT_FOUND"])
+
+
+def test_wrong_method_on_a_known_endpoint_is_unsupported(client):
+    reply = client.request("POST", "/v2/team/app/manifests/latest")
+    assert (reply.status, reply.error_codes) == (405, ["UNSUPPORTED"])
+    reply = client.request("PATCH", "/v2/team/app/manifests/latest")
+    assert (reply.status, reply.error_codes) == (405, ["UNSUPPORTED"])
+
+
+def test_invalid_repository_name_is_name_invalid(client):
+    for method, path in [("GET", "/v2/Team/App/manifests/latest"), ("POST", "/v2/-bad/blobs/uploads/"), ("GET", "/v2/a//b/tags/list")]:
+        reply = client.request(method, path)
+        assert (reply.status, reply.error_codes) == (400, ["NAME_INVALID"]), path
