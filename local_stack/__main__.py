@@ -22,7 +22,7 @@ def main() -> int:
     if limits_off:
         print("REGISTRY_LOCAL_LIMITS=off: AWS request, payload and timeout limits are NOT enforced")
     else:
-        print("enforcing AWS limits: 10 MB request, 6 MB Lambda event (about 4.4 MB of binary body), 30 s")
+        print("enforcing AWS limits: 10 MB request, 6 MB Lambda event (about 4.7 MB of binary body), 30 s")
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:

@@ -16,7 +16,7 @@ class Settings:
     # Lifetime of the presigned S3 URL a blob GET redirects to.
     presign_seconds: int
     # The largest chunk one request can carry: a 6,291,556-byte Lambda event
-    # holds about 4.6 MB of base64-encoded body; 4 MiB leaves room for headers.
+    # holds about 4.7 MB of base64-encoded body; 4 MiB leaves room for headers.
     chunk_max: int
     # Upload sessions (and their staging objects) expire after this long.
     upload_ttl_seconds: int

@@ -5,7 +5,8 @@ S3 bucket (BLOB_BUCKET)::
     blobs/<alg>/<hex>        verified content, one object per digest, shared by
                              all repositories (layers, configs, and manifests
                              too large to keep inline in DynamoDB)
-    uploads/<uuid>/tail      bytes of an open upload not yet in a multipart part
+    uploads/<uuid>/tail/<w>  bytes of an open upload not yet in a multipart part
+                             (a new key per write, so racing writes never clash)
     uploads/<uuid>/parts     the multipart upload a large blob is assembled in
                              (each part >= 5 MiB); the lifecycle rule expires
                              uploads/ and aborts multipart uploads left behind
@@ -18,8 +19,8 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
     REPO#<name>        BLOB#<digest>      size            (the repository's link)
     CATALOG            <name>             created, updated (one per repository)
     BLOB#<digest>      BLOB               size, created   (the verified S3 object)
-    UPLOAD#<uuid>      UPLOAD             name, offset, hash states, multipart
-                                          id and parts, expires_at (TTL)
+    UPLOAD#<uuid>      UPLOAD             name, offset, hash states, tail_key,
+                                          multipart id, part ETags, expires_at (TTL)
 
 A blob is served only through its repository link: the link is the access
 check. Tags carry a copy of the manifest so a pull by tag is one read.
@@ -36,8 +37,8 @@ def blob_object(digest: Digest) -> str:
     return f"blobs/{digest.algorithm}/{digest.hex}"
 
 
-def upload_tail(upload_id: str) -> str:
-    return f"uploads/{upload_id}/tail"
+def upload_tail(upload_id: str, write_id: str) -> str:
+    return f"uploads/{upload_id}/tail/{write_id}"
 
 
 def upload_parts(upload_id: str) -> str:

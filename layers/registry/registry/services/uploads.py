@@ -4,7 +4,8 @@ One request reaches a Lambda with at most about 4.4 MB of body (BRIEF §1), so a
 blob larger than that arrives over several requests. Each chunk is hashed in
 the request that carries it (``registry.hashing``) and stored in S3:
 
-* bytes not yet forming a 5 MiB multipart part wait in ``uploads/<id>/tail``;
+* bytes not yet forming a 5 MiB multipart part wait in a tail object,
+  ``uploads/<id>/tail/<random>``, whose key the session records;
 * once tail + chunk reach 5 MiB they become the next part of a multipart upload
   at ``uploads/<id>/parts``.
 
@@ -17,7 +18,11 @@ objects by the bucket's lifecycle rule.
 
 Consistency: the session item is written back with a condition on its offset,
 so two requests racing on one session cannot both append; the loser gets 416
-and can ask for the current offset.
+and can ask for the current offset. Every write of the tail goes to a new key,
+so a loser can never overwrite the winner's bytes (its object is left to the
+lifecycle rule); a multipart part it overwrote no longer matches the ETag the
+session recorded, so S3 refuses to complete and the upload fails as
+BLOB_UPLOAD_INVALID without anything becoming visible.
 """
 
 from __future__ import annotations
@@ -92,9 +97,10 @@ def start(request: Request, name: str) -> Response:
         _store_verified(name, digest, request.body)
         return _created(name, digest)
     upload_id = uuid.uuid4().hex
-    metadata.create_upload(upload_id, {"name": name, "offset": 0, "tail": 0, "etags": [], "hashes": hashing.new_states()})
+    metadata.create_upload(upload_id, {"name": name, "offset": 0, "etags": [], "hashes": hashing.new_states()})
     headers = _progress_headers(name, upload_id, 0)
-    headers["OCI-Chunk-Max-Length"] = str(settings().chunk_max)
+    # Chunks as large as a request can carry keep tail re-reads to one in two chunks.
+    headers["OCI-Chunk-Min-Length"] = headers["OCI-Chunk-Max-Length"] = str(settings().chunk_max)
     return Response(202, headers)
 
 
@@ -118,19 +124,22 @@ def _append(upload_id: str, session: dict, data: bytes) -> dict:
     """Stage ``data`` after the session's bytes; returns the updated session."""
     session = dict(session)
     session["hashes"] = hashing.update(session["hashes"], data)
-    tail = int(session["tail"])
-    pending = (blobstore.read_staging(keys.upload_tail(upload_id)) if tail else b"") + data
+    pending = _tail_bytes(session) + data
     if len(pending) >= MIN_PART:
         if not session.get("multipart"):
             session["multipart"] = blobstore.start_multipart(keys.upload_parts(upload_id))
         etag = blobstore.upload_part(keys.upload_parts(upload_id), session["multipart"], len(session["etags"]) + 1, pending)
         session["etags"] = [*session["etags"], etag]
-        session["tail"] = 0
+        session["tail_key"] = None
     elif data:
-        blobstore.put_staging(keys.upload_tail(upload_id), pending)
-        session["tail"] = len(pending)
+        session["tail_key"] = keys.upload_tail(upload_id, uuid.uuid4().hex)
+        blobstore.put_staging(session["tail_key"], pending)
     session["offset"] = int(session["offset"]) + len(data)
     return session
+
+
+def _tail_bytes(session: dict) -> bytes:
+    return blobstore.read_staging(session["tail_key"]) if session.get("tail_key") else b""
 
 
 def _save(name: str, upload_id: str, session: dict, previous: int):
@@ -151,9 +160,17 @@ def patch(request: Request, name: str, uuid: str) -> Response:
     data = request.body
     _check_length(request, data)
     _check_range(request, session, name, uuid, data)
-    previous = int(session["offset"])
+    previous, old_tail = int(session["offset"]), session.get("tail_key")
     session = _append(uuid, session, data)
-    _save(name, uuid, session, previous)
+    new_tail = session.get("tail_key")
+    try:
+        _save(name, uuid, session, previous)
+    except RegistryError:
+        if new_tail and new_tail != old_tail:
+            blobstore.delete_staging(new_tail)  # ours, and referenced by no session
+        raise
+    if old_tail and old_tail != new_tail:
+        blobstore.delete_staging(old_tail)  # consumed into a part or a longer tail
     return Response(202, _progress_headers(name, uuid, int(session["offset"])))
 
 
@@ -164,8 +181,8 @@ def status(request: Request, name: str, uuid: str) -> Response:
 
 
 def _discard_staging(upload_id: str, session: dict):
-    if int(session["tail"]):
-        blobstore.delete_staging(keys.upload_tail(upload_id))
+    if session.get("tail_key"):
+        blobstore.delete_staging(session["tail_key"])
     if session.get("multipart"):
         blobstore.abort_multipart(keys.upload_parts(upload_id), session["multipart"])
 
@@ -195,22 +212,27 @@ def complete(request: Request, name: str, uuid: str) -> Response:
         metadata.delete_upload(uuid)
         raise RegistryError(OciError.DIGEST_INVALID, "the uploaded content does not match the digest", detail={"digest": wanted})
     size = int(session["offset"]) + len(data)
-    tail_key, parts_key = keys.upload_tail(uuid), keys.upload_parts(uuid)
+    tail_key, parts_key = session.get("tail_key"), keys.upload_parts(uuid)
     if metadata.get_blob(digest) is not None:
         _discard_staging(uuid, session)  # already stored by an earlier push: link only
     elif session.get("multipart"):
-        last = (blobstore.read_staging(tail_key) if int(session["tail"]) else b"") + data
+        last = _tail_bytes(session) + data
         etags = list(session["etags"])
         if last:
             etags.append(blobstore.upload_part(parts_key, session["multipart"], len(etags) + 1, last))
-        blobstore.complete_multipart(parts_key, session["multipart"], etags)
+        try:
+            blobstore.complete_multipart(parts_key, session["multipart"], etags)
+        except blobstore.PartsChanged:
+            _discard_staging(uuid, session)
+            metadata.delete_upload(uuid)
+            raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "a concurrent request changed this upload; start it again") from None
         blobstore.copy_to_blob(parts_key, digest)
         blobstore.delete_staging(parts_key)
-        if int(session["tail"]):
+        if tail_key:
             blobstore.delete_staging(tail_key)
-    elif data or not int(session["tail"]):
-        blobstore.put_blob(digest, (blobstore.read_staging(tail_key) if int(session["tail"]) else b"") + data)
-        if int(session["tail"]):
+    elif data or not tail_key:
+        blobstore.put_blob(digest, _tail_bytes(session) + data)
+        if tail_key:
             blobstore.delete_staging(tail_key)
     else:
         # The common case (one PATCH with the whole blob, then PUT): copy server-side.

@@ -14,6 +14,10 @@ from registry.config import settings
 from registry.references import Digest
 
 
+class PartsChanged(Exception):
+    """CompleteMultipartUpload refused: a part no longer has the ETag recorded for it."""
+
+
 def _bucket() -> str:
     return settings().bucket
 
@@ -67,7 +71,12 @@ def upload_part(key: str, multipart_id: str, number: int, data: bytes) -> str:
 
 def complete_multipart(key: str, multipart_id: str, etags: list[str]):
     parts = [{"PartNumber": i, "ETag": etag} for i, etag in enumerate(etags, start=1)]
-    aws.s3().complete_multipart_upload(Bucket=_bucket(), Key=key, UploadId=multipart_id, MultipartUpload={"Parts": parts})
+    try:
+        aws.s3().complete_multipart_upload(Bucket=_bucket(), Key=key, UploadId=multipart_id, MultipartUpload={"Parts": parts})
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("InvalidPart", "InvalidPartOrder"):
+            raise PartsChanged() from None
+        raise
 
 
 def abort_multipart(key: str, multipart_id: str):

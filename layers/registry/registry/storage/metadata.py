@@ -203,7 +203,15 @@ def link_blob(name: str, digest: Digest, size: int, upload_id: str | None = None
     """Record the verified blob and link it into ``name`` (closing ``upload_id``), atomically."""
     now = int(time.time())
     writes = [
-        {"Put": {"TableName": _table(), "Item": _encode({**keys.blob_key(digest), "size": size, "created": now})}},
+        {
+            "Update": {
+                "TableName": _table(),
+                "Key": _encode(keys.blob_key(digest)),
+                "UpdateExpression": "SET #size = :size, created = if_not_exists(created, :now)",
+                "ExpressionAttributeNames": {"#size": "size"},
+                "ExpressionAttributeValues": _encode({":size": size, ":now": now}),
+            }
+        },
         {"Put": {"TableName": _table(), "Item": _encode({**keys.link_key(name, digest), "size": size, "created": now})}},
     ]
     if upload_id is not None:
