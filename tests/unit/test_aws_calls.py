@@ -1,0 +1,92 @@
+"""AWS calls per request: budgets that keep pulls cheap (counts are exact, so they are tests).
+
+Counted with a botocore before-call hook on the registry's own clients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+OCTETS = {"content-type": "application/octet-stream"}
+
+
+def measure(aws_calls, client, method, path, body=b"", headers=None):
+    aws_calls.calls.clear()
+    reply = client.request(method, path, body, headers)
+    return reply, sorted(aws_calls.calls)
+
+
+@pytest.fixture
+def pushed(client, aws_calls):
+    manifest, digest = client.push_image("team/app", "v1", [b"layer"])
+    return manifest, digest
+
+
+@pytest.mark.parametrize(
+    ("method", "reference", "dynamodb_budget"),
+    [("GET", "v1", 1), ("HEAD", "v1", 1), ("GET", "digest", 1), ("HEAD", "digest", 1)],
+)
+def test_manifest_pull_reads_one_dynamodb_item_and_nothing_from_s3(client, aws_calls, pushed, method, reference, dynamodb_budget):
+    _, digest = pushed
+    reply, calls = measure(aws_calls, client, method, f"/v2/team/app/manifests/{digest if reference == 'digest' else reference}")
+    assert reply.status == 200
+    assert calls == [("dynamodb", "GetItem")] * dynamodb_budget
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_blob_pull_reads_one_link_and_presigns_without_calling_s3(client, aws_calls, pushed, method):
+    digest = "sha256:" + hashlib.sha256(b"layer").hexdigest()
+    reply, calls = measure(aws_calls, client, method, f"/v2/team/app/blobs/{digest}")
+    assert reply.status in (200, 307)
+    assert calls == [("dynamodb", "GetItem")]
+
+
+def test_tags_list_is_one_query(client, aws_calls, pushed):
+    reply, calls = measure(aws_calls, client, "GET", "/v2/team/app/tags/list")
+    assert reply.status == 200
+    assert calls == [("dynamodb", "Query")]
+
+
+def test_catalog_page_is_one_query(client, aws_calls, pushed):
+    reply, calls = measure(aws_calls, client, "GET", "/v2/_catalog?n=10")
+    assert reply.status == 200
+    assert calls == [("dynamodb", "Query")]
+
+
+def test_a_docker_style_blob_push_costs_a_fixed_number_of_calls(client, aws_calls):
+    """POST, one PATCH with the whole blob, PUT ?digest: what docker and skopeo send."""
+    data = os.urandom(100_000)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    reply, post = measure(aws_calls, client, "POST", "/v2/team/app/blobs/uploads/")
+    location = reply.header("location")
+    _, patch = measure(aws_calls, client, "PATCH", location, data, OCTETS)
+    reply, put = measure(aws_calls, client, "PUT", f"{location}?digest={digest}")
+    assert reply.status == 201
+    assert post == [("dynamodb", "PutItem")]
+    assert patch == [("dynamodb", "GetItem"), ("dynamodb", "PutItem"), ("s3", "PutObject")]
+    assert put == [
+        ("dynamodb", "GetItem"),
+        ("dynamodb", "GetItem"),
+        ("dynamodb", "TransactWriteItems"),
+        ("s3", "CopyObject"),
+        ("s3", "DeleteObject"),
+    ]
+
+
+def test_a_monolithic_push_of_a_known_blob_writes_no_bytes(client, aws_calls):
+    client.push_blob("team/one", b"shared")
+    digest = "sha256:" + hashlib.sha256(b"shared").hexdigest()
+    reply, calls = measure(aws_calls, client, "POST", f"/v2/team/two/blobs/uploads/?digest={digest}", b"shared", OCTETS)
+    assert reply.status == 201
+    assert calls == [("dynamodb", "GetItem"), ("dynamodb", "TransactWriteItems")]
+
+
+def test_manifest_push_checks_all_blobs_in_one_batch_and_writes_in_one_transaction(client, aws_calls):
+    client.push_image("team/app", "seed", [b"a", b"b", b"c"])
+    manifest = client.request("GET", "/v2/team/app/manifests/seed").body
+    reply, calls = measure(aws_calls, client, "PUT", "/v2/team/app/manifests/v2", manifest, {"content-type": "application/vnd.oci.image.manifest.v1+json"})
+    assert reply.status == 201
+    assert calls == [("dynamodb", "BatchGetItem"), ("dynamodb", "TransactWriteItems")]
