@@ -94,3 +94,8 @@ def test_invalid_repository_name_is_name_invalid(client):
     for method, path in [("GET", "/v2/Team/App/manifests/latest"), ("POST", "/v2/-bad/blobs/uploads/"), ("GET", "/v2/a//b/tags/list")]:
         reply = client.request(method, path)
         assert (reply.status, reply.error_codes) == (400, ["NAME_INVALID"]), path
+
+
+def test_upload_start_and_version_check_work_without_the_trailing_slash(client):
+    assert client.request("POST", "/v2/team/app/blobs/uploads").status == 202
+    assert client.request("GET", "/v2").status == 200

@@ -68,7 +68,9 @@ class Route:
             pattern = _SEGMENT_PATTERNS[key] if strict or key != "name" else r".+"
             return f"(?P<{key}>{pattern})"
 
-        return re.compile("^" + re.sub(r"<(\w+)>", group, self.path) + "$")
+        pattern = re.sub(r"<(\w+)>", group, self.path)
+        # A path the spec writes with a trailing slash is also taken without it.
+        return re.compile("^" + (pattern[:-1] + "/?" if pattern.endswith("/") else pattern) + "$")
 
     def api_paths(self) -> list[str]:
         """The API Gateway route paths (no method) that reach this route."""
