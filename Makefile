@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 5000
 export PORT
 
-.PHONY: run test unit integration lint routes clean
+.PHONY: run test unit integration lint generate clean
 
 $(VENV)/.installed: requirements-dev.txt layers/registry/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,10 @@ integration: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
-	$(PY) scripts/sync_routes.py --check
+	$(PY) scripts/generate.py --check
 
-routes: $(VENV)/.installed
-	$(PY) scripts/sync_routes.py
+generate: $(VENV)/.installed
+	$(PY) scripts/generate.py
 
 clean:
 	rm -rf $(VENV)

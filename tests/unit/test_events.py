@@ -355,6 +355,39 @@ def test_tag_list_of_an_unknown_repository_is_name_unknown(moto, filename):
     assert reply.error_codes == ["NAME_UNKNOWN"]
 
 
+@pytest.mark.parametrize("filename", events_of("referrers-get"))
+def test_referrers_of_a_manifest_without_referrers_is_an_empty_index(moto, filename):
+    reply = invoke(event(filename))
+    assert reply.status == 200
+    assert reply.header("Content-Type") == "application/vnd.oci.image.index.v1+json"
+    assert reply.json() == {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}
+
+
+@pytest.mark.parametrize("filename", events_of("referrers-get"))
+def test_referrers_lists_a_manifest_whose_subject_is_the_digest(moto, filename):
+    sample = event(filename)
+    name = repository(sample)
+    push_image(name)
+    manifest = json.loads(MANIFEST)
+    signature = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": "application/vnd.example.signature",
+            "config": manifest["config"],
+            "layers": manifest["layers"],
+            "subject": {"mediaType": OCI_MANIFEST, "digest": sha256(MANIFEST), "size": len(MANIFEST)},
+        }
+    ).encode()
+    put = call("PUT", f"/v2/{name}/manifests/{sha256(signature)}", headers={"content-type": OCI_MANIFEST}, body=signature)
+    assert put.status == 201 and put.header("OCI-Subject") == sha256(MANIFEST)
+    reply = invoke(sample)
+    assert reply.status == 200
+    assert reply.json()["manifests"] == [
+        {"mediaType": OCI_MANIFEST, "digest": sha256(signature), "size": len(signature), "artifactType": "application/vnd.example.signature"}
+    ]
+
+
 # --- manifests ----------------------------------------------------------------------------
 
 

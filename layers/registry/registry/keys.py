@@ -17,6 +17,11 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
     REPO#<name>        TAG#<tag>          digest, media_type, size, body | in_s3
     REPO#<name>        MANIFEST#<digest>  media_type, size, body | in_s3
     REPO#<name>        BLOB#<digest>      size            (the repository's link)
+    REPO#<name>        REFERRER#<subject>#<digest>
+                                          media_type, size, artifact_type, annotations
+                                          (a manifest whose subject is <subject>)
+    REPO#<name>        CHILD#<child>#<index>
+                                          (index <index> lists manifest <child>)
     CATALOG            <name>             created, updated (one per repository)
     BLOB#<digest>      BLOB               size, created   (the verified S3 object)
     UPLOAD#<uuid>      UPLOAD             name, offset, hash states, tail_key,
@@ -79,3 +84,19 @@ def blob_key(digest: Digest) -> dict:
 
 def upload_key(upload_id: str) -> dict:
     return {"pk": f"UPLOAD#{upload_id}", "sk": "UPLOAD"}
+
+
+def referrers_prefix(subject: Digest) -> str:
+    return f"REFERRER#{subject}#"
+
+
+def referrer_key(name: str, subject: Digest, digest: Digest) -> dict:
+    return {"pk": repo_pk(name), "sk": f"{referrers_prefix(subject)}{digest}"}
+
+
+def parents_prefix(child: Digest) -> str:
+    return f"CHILD#{child}#"
+
+
+def child_key(name: str, child: Digest, index: Digest) -> dict:
+    return {"pk": repo_pk(name), "sk": f"{parents_prefix(child)}{index}"}

@@ -37,6 +37,13 @@ class Manifest:
     manifests: tuple[Digest, ...]  # child manifests of an index
     subject: Digest | None = None
     artifact_type: str | None = None
+    config_media_type: str | None = None
+    annotations: dict | None = None
+
+    @property
+    def referrer_artifact_type(self) -> str | None:
+        """What the referrers API reports: artifactType, else the config's media type (image spec)."""
+        return self.artifact_type or self.config_media_type
 
 
 def _invalid(message: str) -> RegistryError:
@@ -91,13 +98,18 @@ def parse(body: bytes, content_type: str | None) -> Manifest:
     if document.get("subject") is not None:
         subject = Digest.parse(_descriptor(document["subject"], "subject")["digest"])
     artifact_type = document.get("artifactType")
+    if artifact_type is not None and not isinstance(artifact_type, str):
+        raise _invalid("artifactType is not a string")
+    annotations = document.get("annotations")
+    if annotations is not None and not (isinstance(annotations, dict) and all(isinstance(v, str) for v in annotations.values())):
+        raise _invalid("annotations must map strings to strings")
 
     if media_type in INDEX_TYPES:
         children = document.get("manifests")
         if not isinstance(children, list):
             raise _invalid("an index needs a manifests list")
         digests = tuple(Digest.parse(_descriptor(c, f"manifests[{i}]")["digest"]) for i, c in enumerate(children))
-        return Manifest(media_type, (), digests, subject, artifact_type)
+        return Manifest(media_type, (), digests, subject, artifact_type, None, annotations)
 
     config = _descriptor(document.get("config"), "config")
     layers = document.get("layers")
@@ -109,7 +121,7 @@ def parse(body: bytes, content_type: str | None) -> Manifest:
         # Foreign (non-distributable) layers live at their urls, not here.
         if not layer.get("urls"):
             needed.append(Digest.parse(layer["digest"]))
-    return Manifest(media_type, tuple(dict.fromkeys(needed)), (), subject, artifact_type)
+    return Manifest(media_type, tuple(dict.fromkeys(needed)), (), subject, artifact_type, config["mediaType"], annotations)
 
 
 def acceptable(media_type: str, accept: str | None) -> bool:

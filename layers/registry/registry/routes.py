@@ -4,7 +4,7 @@ It drives three things that must never disagree:
 
 * the functions: ``registry.http.dispatch`` matches ``rawPath`` against
   ``Route.regex`` for the routes of the function it runs in;
-* ``template.yaml``: ``scripts/sync_routes.py`` writes each function's
+* ``template.yaml``: ``scripts/generate.py`` writes each function's
   ``HttpApi`` events from ``gateway_routes()`` (a test checks they match);
 * the local gateway, which routes from ``template.yaml`` itself, and the
   endpoint table in the docs.
@@ -102,6 +102,15 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("blob", "blob", ("GET", "HEAD", "DELETE"), "/v2/<name>/blobs/<digest>", PER_DEPTH, "pull or delete a blob", "end-2, end-10"),
     Route("upload.start", "upload", ("POST",), "/v2/<name>/blobs/uploads/", GREEDY, "start, finish in one request, or mount an upload", "end-4, end-11"),
+    Route(
+        "referrers",
+        "catalog",
+        ("GET",),
+        "/v2/<name>/referrers/<digest>",
+        PER_DEPTH,
+        "list the manifests whose subject is a digest",
+        "end-12",
+    ),
     Route(
         "upload.session",
         "upload",

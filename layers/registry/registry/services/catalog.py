@@ -11,7 +11,7 @@ from registry.storage import metadata
 MAX_PAGE = 1000
 
 
-def _page_size(request: Request) -> int:
+def page_size(request: Request) -> int:
     n = request.arg("n")
     if n is None or n == "":
         return MAX_PAGE
@@ -20,7 +20,7 @@ def _page_size(request: Request) -> int:
     return min(int(n), MAX_PAGE)
 
 
-def _page(request: Request, path: str, key: str, items: list[str], more: bool, limit: int, extra: dict) -> Response:
+def _page(path: str, key: str, items: list[str], more: bool, limit: int, extra: dict) -> Response:
     headers = {}
     if more and items:
         headers["Link"] = link_header(path, {"n": limit, "last": items[-1]})
@@ -28,18 +28,18 @@ def _page(request: Request, path: str, key: str, items: list[str], more: bool, l
 
 
 def repositories(request: Request) -> Response:
-    limit = _page_size(request)
+    limit = page_size(request)
     if limit == 0:
         return Response.json(200, {"repositories": []})
     names, more = metadata.list_repositories(limit, request.arg("last"))
-    return _page(request, "/v2/_catalog", "repositories", names, more, limit, {})
+    return _page("/v2/_catalog", "repositories", names, more, limit, {})
 
 
 def tags(request: Request, name: str) -> Response:
     parse_name(name)
-    limit = _page_size(request)
+    limit = page_size(request)
     last = request.arg("last")
     found, more = metadata.list_tags(name, limit, last) if limit else ([], False)
     if not found and not metadata.repository_exists(name):
         raise RegistryError(OciError.NAME_UNKNOWN, f"repository {name} not known to registry", detail={"name": name})
-    return _page(request, f"/v2/{name}/tags/list", "tags", found, more, limit, {"name": name})
+    return _page(f"/v2/{name}/tags/list", "tags", found, more, limit, {"name": name})

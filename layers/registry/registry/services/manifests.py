@@ -75,7 +75,10 @@ def put(request: Request, name: str, reference: str) -> Response:
     else:
         blobstore.put_blob(digest, body)
         record["in_s3"] = True
-    metadata.put_manifest(name, digest, record, None if isinstance(ref, Digest) else ref)
+    referrer = None
+    if manifest.subject is not None:
+        referrer = {"media_type": manifest.media_type, "size": len(body), "artifact_type": manifest.referrer_artifact_type, "annotations": manifest.annotations}
+    metadata.put_manifest(name, digest, record, None if isinstance(ref, Digest) else ref, referrer, manifest.manifests)
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": str(digest)}
     if manifest.subject is not None:
         headers["OCI-Subject"] = str(manifest.subject)
@@ -83,11 +86,33 @@ def put(request: Request, name: str, reference: str) -> Response:
 
 
 def delete(request: Request, name: str, reference: str) -> Response:
+    """Delete a tag, or a manifest by digest with every tag pointing at it.
+
+    A manifest that an index in the repository still lists is kept (403
+    DENIED naming the index), as ECR does: deleting it would leave the index
+    pointing at nothing. Delete the index first.
+    """
     parse_name(name)
     if not settings().deletes_enabled:
         raise RegistryError(OciError.UNSUPPORTED, "deletes are switched off on this registry")
     ref = parse_reference(reference)
-    found = metadata.delete_manifest(name, ref) if isinstance(ref, Digest) else metadata.delete_tag(name, ref)
-    if not found:
+    if not isinstance(ref, Digest):
+        if not metadata.delete_tag(name, ref):
+            raise _unknown(name, reference)
+        return Response(202)
+    record = metadata.get_manifest(name, ref)
+    if record is None:
         raise _unknown(name, reference)
+    indexes = metadata.parents(name, ref)
+    if indexes:
+        raise RegistryError(
+            OciError.DENIED,
+            f"manifest {ref} is listed by index {indexes[0]}: delete the index first",
+            detail={"indexes": indexes},
+        )
+    children = ()
+    if record["media_type"] in media.INDEX_TYPES:
+        body = record.get("body") or blobstore.read_blob(ref)
+        children = media.parse(body, record["media_type"]).manifests
+    metadata.delete_manifest(name, ref, children)
     return Response(202)

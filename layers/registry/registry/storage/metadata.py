@@ -122,12 +122,18 @@ def missing_manifests(name: str, digests: list[Digest]) -> list[Digest]:
     return _missing({d: keys.manifest_key(name, d) for d in digests})
 
 
-def put_manifest(name: str, digest: Digest, record: dict, tag: str | None):
+def put_manifest(name: str, digest: Digest, record: dict, tag: str | None, referrer: dict | None = None, children=()):
     """Store the manifest, move ``tag`` to it and list the repository, in one transaction.
 
     All or nothing: a pull never sees a tag pointing at a manifest not stored.
+    ``referrer`` (the descriptor attributes of a manifest with a subject) is
+    indexed under its subject in the same transaction. ``children`` (an
+    index's manifests) are recorded first, in batches: an index too large for
+    one transaction still gets them, and a failed transaction leaves at most
+    harmless extra child records that a retry rewrites.
     """
     now = int(time.time())
+    _batch_put([{**keys.child_key(name, child, digest), "created": now} for child in children])
     writes = [
         {"Put": {"TableName": _table(), "Item": _encode({**keys.manifest_key(name, digest), **record, "created": now})}},
         {
@@ -142,7 +148,25 @@ def put_manifest(name: str, digest: Digest, record: dict, tag: str | None):
     if tag is not None:
         tag_item = {**keys.tag_key(name, tag), **record, "digest": str(digest), "updated": now}
         writes.append({"Put": {"TableName": _table(), "Item": _encode(tag_item)}})
+    if referrer is not None:
+        subject = Digest.parse(record["subject"])
+        item = {**keys.referrer_key(name, subject, digest), **referrer, "digest": str(digest)}
+        writes.append({"Put": {"TableName": _table(), "Item": _encode(item)}})
     aws.dynamodb().transact_write_items(TransactItems=writes)
+
+
+def _batch_put(items: list[dict]):
+    for start in range(0, len(items), 25):
+        request = {_table(): [{"PutRequest": {"Item": _encode(item)}} for item in items[start : start + 25]]}
+        while request:
+            request = aws.dynamodb().batch_write_item(RequestItems=request).get("UnprocessedItems") or None
+
+
+def _batch_delete(key_list: list[dict]):
+    for start in range(0, len(key_list), 25):
+        request = {_table(): [{"DeleteRequest": {"Key": _encode(key)}} for key in key_list[start : start + 25]]}
+        while request:
+            request = aws.dynamodb().batch_write_item(RequestItems=request).get("UnprocessedItems") or None
 
 
 def delete_tag(name: str, tag: str) -> bool:
@@ -151,20 +175,37 @@ def delete_tag(name: str, tag: str) -> bool:
     return "Attributes" in response
 
 
-def delete_manifest(name: str, digest: Digest) -> bool:
-    """Remove a manifest and every tag pointing at it; False when it was not there."""
+def parents(name: str, digest: Digest, limit: int = 10) -> list[str]:
+    """Digests of indexes in ``name`` that list manifest ``digest`` (at most ``limit``)."""
+    items, _ = _query_page(keys.repo_pk(name), keys.parents_prefix(digest), limit, None)
+    return [item["sk"][len(keys.parents_prefix(digest)) :] for item in items]
+
+
+def delete_manifest(name: str, digest: Digest, children=()) -> dict | None:
+    """Remove a manifest, every tag pointing at it, its referrer entry and its child records.
+
+    Returns the deleted record, or None when it was not there.
+    """
     response = aws.dynamodb().delete_item(TableName=_table(), Key=_encode(keys.manifest_key(name, digest)), ReturnValues="ALL_OLD")
-    if "Attributes" not in response:
-        return False
+    old = _decode(response.get("Attributes"))
+    if old is None:
+        return None
+    doomed = [keys.child_key(name, child, digest) for child in children]
+    if old.get("subject"):
+        doomed.append(keys.referrer_key(name, Digest.parse(old["subject"]), digest))
     after = None
     while True:
         tags, more = _query_page(keys.repo_pk(name), keys.TAG_PREFIX, 100, after)
-        for item in tags:
-            if item.get("digest") == str(digest):
-                _delete({"pk": item["pk"], "sk": item["sk"]})
+        doomed += [{"pk": item["pk"], "sk": item["sk"]} for item in tags if item.get("digest") == str(digest)]
         if not more:
-            return True
+            break
         after = tags[-1]["sk"][len(keys.TAG_PREFIX) :]
+    _batch_delete(doomed)
+    return old
+
+
+def list_referrers(name: str, subject: Digest, limit: int, last: str | None) -> tuple[list[dict], bool]:
+    return _query_page(keys.repo_pk(name), keys.referrers_prefix(subject), limit, last)
 
 
 def list_tags(name: str, limit: int, last: str | None) -> tuple[list[str], bool]:
