@@ -71,7 +71,7 @@ class Client:
     def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> Reply:
         raw_path, _, query = path.partition("?")
         pairs = list((headers or {}).items())
-        if body:
+        if body and not any(name.lower() == "content-length" for name, _ in pairs):
             pairs.append(("content-length", str(len(body))))
         return Reply(*self.gateway.invoke(method, raw_path, query, pairs, body))
 

@@ -113,3 +113,22 @@ def test_head_keeps_the_functions_content_length(server, client):
     assert response.getheader("Content-Length") == str(len(manifest))
     assert response.getheader("Docker-Content-Digest") == digest
     assert response.read() == b""
+
+
+def test_an_interrupted_patch_changes_nothing_and_the_upload_resumes(server):
+    conn = http.client.HTTPConnection(*server)
+    conn.request("POST", "/v2/resume/blobs/uploads/")
+    location = conn.getresponse().getheader("Location")
+    conn.close()
+    with socket.create_connection(server) as raw:
+        raw.sendall(f"PATCH {location} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n".encode() + b"x" * 10)
+    # The client hung up after 10 of 1000 bytes: no event reached the function.
+    conn = http.client.HTTPConnection(*server)
+    conn.request("GET", location)
+    response = conn.getresponse()
+    response.read()
+    assert (response.status, response.getheader("Range")) == (204, "0-0")
+    conn.request("PATCH", location, body=b"complete", headers={"Content-Type": "application/octet-stream", "Content-Range": "0-7"})
+    response = conn.getresponse()
+    response.read()
+    assert (response.status, response.getheader("Range")) == (202, "0-7")

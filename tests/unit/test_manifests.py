@@ -177,3 +177,59 @@ def test_deletes_can_be_switched_off(client, monkeypatch):
     reply = client.request("DELETE", f"/v2/team/app/manifests/{digest}")
     assert (reply.status, reply.error_codes) == (405, ["UNSUPPORTED"])
     config.settings.cache_clear()
+
+
+def _index(client, name, children):
+    body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": OCI_MANIFEST, "digest": sha256(c), "size": len(c)} for c in children],
+        }
+    ).encode()
+    assert client.request("PUT", f"/v2/{name}/manifests/multi", body, {"content-type": OCI_INDEX}).status == 201
+    return body
+
+
+def test_a_manifest_listed_by_an_index_is_kept_until_the_index_is_deleted(client):
+    child, child_digest = client.push_image("team/multi", "amd64")
+    index = _index(client, "team/multi", [child])
+    reply = client.request("DELETE", f"/v2/team/multi/manifests/{child_digest}")
+    assert (reply.status, reply.error_codes) == (403, ["DENIED"])
+    assert reply.json()["errors"][0]["detail"] == {"indexes": [sha256(index)]}
+    assert client.request("GET", f"/v2/team/multi/manifests/{child_digest}").status == 200
+    assert client.request("DELETE", f"/v2/team/multi/manifests/{sha256(index)}").status == 202
+    assert client.request("DELETE", f"/v2/team/multi/manifests/{child_digest}").status == 202
+
+
+def test_deleting_an_unknown_manifest_is_manifest_unknown(client):
+    client.push_image("team/app", "v1")
+    reply = client.request("DELETE", f"/v2/team/app/manifests/{sha256(b'never')}")
+    assert (reply.status, reply.error_codes) == (404, ["MANIFEST_UNKNOWN"])
+    reply = client.request("DELETE", "/v2/team/app/manifests/nosuchtag")
+    assert (reply.status, reply.error_codes) == (404, ["MANIFEST_UNKNOWN"])
+
+
+def test_artifact_manifest_with_empty_config_is_accepted(client):
+    empty = client.push_blob("team/app", b"{}")
+    body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": "application/vnd.example.thing",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+            "layers": [{"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2}],
+        }
+    ).encode()
+    reply = client.request("PUT", "/v2/team/app/manifests/artifact", body, {"content-type": OCI_MANIFEST})
+    assert reply.status == 201
+    assert client.request("GET", "/v2/team/app/manifests/artifact").body == body
+
+
+def test_manifest_pushed_by_sha512_digest_answers_in_sha512(client):
+    manifest, _ = client.push_image("team/app", "v1")
+    digest = "sha512:" + hashlib.sha512(manifest).hexdigest()
+    reply = client.request("PUT", f"/v2/team/app/manifests/{digest}", manifest, {"content-type": OCI_MANIFEST})
+    assert (reply.status, reply.header("docker-content-digest")) == (201, digest)
+    reply = client.request("GET", f"/v2/team/app/manifests/{digest}")
+    assert (reply.status, reply.header("docker-content-digest"), reply.body) == (200, digest, manifest)

@@ -198,3 +198,70 @@ def test_deleted_blob_link_is_unknown_afterwards(client):
     digest = client.push_blob("team/app", b"to delete")
     assert client.request("DELETE", f"/v2/team/app/blobs/{digest}").status == 202
     assert client.request("HEAD", f"/v2/team/app/blobs/{digest}").status == 404
+
+
+def test_content_range_must_follow_the_spec_grammar(client):
+    location = start(client)
+    for header in ("bytes=0-2", "0-2/3", "0 - 2", "a-b"):
+        reply = client.request("PATCH", location, b"abc", {**OCTETS, "content-range": header})
+        assert (reply.status, reply.error_codes) == (416, ["RANGE_INVALID"]), header
+    assert client.request("GET", location).header("range") == "0-0"
+
+
+def test_overlapping_and_repeated_chunks_get_416(client):
+    location = start(client)
+    assert client.request("PATCH", location, b"abcd", {**OCTETS, "content-range": "0-3"}).status == 202
+    for header, body in (("0-3", b"abcd"), ("2-5", b"cdef")):
+        reply = client.request("PATCH", location, body, {**OCTETS, "content-range": header})
+        assert (reply.status, reply.header("range")) == (416, "0-3"), header
+
+
+def test_content_range_that_disagrees_with_the_body_gets_416(client):
+    location = start(client)
+    reply = client.request("PATCH", location, b"abc", {**OCTETS, "content-range": "0-9"})
+    assert (reply.status, reply.error_codes) == (416, ["RANGE_INVALID"])
+
+
+def test_content_length_that_disagrees_with_the_body_is_size_invalid(client):
+    location = start(client)
+    reply = client.request("PATCH", location, b"abc", {**OCTETS, "content-length": "10"})
+    assert (reply.status, reply.error_codes) == (400, ["SIZE_INVALID"])
+    assert client.request("GET", location).header("range") == "0-0"
+
+
+def test_mount_without_from_links_a_blob_the_registry_holds(client):
+    digest = client.push_blob("team/source", b"anywhere")
+    reply = client.request("POST", f"/v2/team/target/blobs/uploads/?mount={digest}")
+    assert (reply.status, reply.header("location")) == (201, f"/v2/team/target/blobs/{digest}")
+
+
+def test_an_expired_session_is_unknown_even_before_ttl_deletes_it(client):
+    import boto3
+
+    from local_stack.resources import TABLE_NAME
+
+    location = start(client)
+    upload_id = location.rsplit("/", 1)[1]
+    boto3.client("dynamodb").update_item(
+        TableName=TABLE_NAME,
+        Key={"pk": {"S": f"UPLOAD#{upload_id}"}, "sk": {"S": "UPLOAD"}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": "1"}},
+    )
+    reply = client.request("PATCH", location, b"late", OCTETS)
+    assert (reply.status, reply.error_codes) == (404, ["BLOB_UPLOAD_UNKNOWN"])
+
+
+def test_sessions_carry_a_ttl_attribute_the_table_expires_on(client):
+    import time
+
+    import boto3
+
+    from local_stack.resources import TABLE_NAME
+
+    location = start(client)
+    upload_id = location.rsplit("/", 1)[1]
+    ttl = boto3.client("dynamodb").describe_time_to_live(TableName=TABLE_NAME)["TimeToLiveDescription"]
+    item = boto3.client("dynamodb").get_item(TableName=TABLE_NAME, Key={"pk": {"S": f"UPLOAD#{upload_id}"}, "sk": {"S": "UPLOAD"}})["Item"]
+    assert ttl["AttributeName"] == "expires_at" and ttl["TimeToLiveStatus"] == "ENABLED"
+    assert time.time() < int(item["expires_at"]["N"]) <= time.time() + 24 * 3600 + 5

@@ -128,17 +128,18 @@ def make_handler(function: str, handlers: dict):
 
     def lambda_handler(event, context):
         request = Request.from_event(event)
-        logger.append_keys(request_id=request.request_id, method=request.method, path=request.path)
+        # Passed on each call (not append_keys): the local stack runs requests in threads.
+        fields = {"request_id": request.request_id, "function": function, "method": request.method, "path": request.path}
         try:
             response = dispatch(function, handlers, request)
         except RegistryError as exc:
             if exc.status >= 500:
-                logger.error("registry error", extra={"code": exc.error.code})
+                logger.error("registry error", extra={**fields, "code": exc.error.code})
             response = error_response(exc)
         except Exception:  # noqa: BLE001 - the one catch-all: never leak internals
-            logger.exception("unhandled error")
+            logger.exception("unhandled error", extra=fields)
             response = error_response(RegistryError(OciError.UNKNOWN, "internal error", detail={"requestId": request.request_id}))
-        logger.info("response", extra={"status": response.status})
+        logger.info("response", extra={**fields, "status": response.status})
         return response.to_result(head=request.method == "HEAD")
 
     return lambda_handler

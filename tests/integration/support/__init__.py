@@ -28,6 +28,7 @@ APT_PACKAGES = {
     "ctr": "containerd",
     "runc": "runc",
     "docker-registry": "docker-registry",
+    "podman": "podman",
 }
 
 # Prefer the distribution's binaries over look-alikes earlier on PATH (e.g. a

@@ -39,7 +39,8 @@ from registry.storage import blobstore, metadata
 
 MIN_PART = 5 * 1024 * 1024  # S3's minimum multipart part size (all parts but the last)
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
-_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?")
+# The spec's grammar, exactly: inclusive byte positions, no unit, no total.
+_CONTENT_RANGE = re.compile(r"([0-9]+)-([0-9]+)")
 
 
 def _location(name: str, upload_id: str) -> str:
@@ -83,9 +84,12 @@ def start(request: Request, name: str) -> Response:
     mount, source = request.arg("mount"), request.arg("from")
     if mount is not None:
         digest = Digest.parse(mount)
-        link = metadata.get_link(parse_name(source), digest) if source else None
-        if link is not None:
-            metadata.link_blob(name, digest, int(link["size"]))
+        # With ``from``, the blob must be linked in that repository; without it,
+        # any verified copy will do (every repository is readable until access
+        # control lands, and then this must check the caller may read one).
+        found = metadata.get_link(parse_name(source), digest) if source else metadata.get_blob(digest)
+        if found is not None:
+            metadata.link_blob(name, digest, int(found["size"]))
             return _created(name, digest)
         # Not mountable: fall through to an ordinary upload, as the spec allows.
     wanted = request.arg("digest")
@@ -142,16 +146,21 @@ def _tail_bytes(session: dict) -> bytes:
     return blobstore.read_staging(session["tail_key"]) if session.get("tail_key") else b""
 
 
+def _raced(name: str, upload_id: str, fallback: dict) -> RegistryError:
+    """416 with the offset another request has moved the upload to."""
+    current = metadata.get_upload(upload_id) or fallback
+    return RegistryError(
+        OciError.RANGE_INVALID,
+        "another request wrote to this upload at the same time",
+        headers=_progress_headers(name, upload_id, int(current["offset"])),
+    )
+
+
 def _save(name: str, upload_id: str, session: dict, previous: int):
     try:
         metadata.save_upload(upload_id, session, previous)
     except metadata.Conflict:
-        current = metadata.get_upload(upload_id) or session
-        raise RegistryError(
-            OciError.RANGE_INVALID,
-            "another request wrote to this upload at the same time",
-            headers=_progress_headers(name, upload_id, int(current["offset"])),
-        ) from None
+        raise _raced(name, upload_id, session) from None
 
 
 def patch(request: Request, name: str, uuid: str) -> Response:
@@ -161,7 +170,10 @@ def patch(request: Request, name: str, uuid: str) -> Response:
     _check_length(request, data)
     _check_range(request, session, name, uuid, data)
     previous, old_tail = int(session["offset"]), session.get("tail_key")
-    session = _append(uuid, session, data)
+    try:
+        session = _append(uuid, session, data)
+    except blobstore.StagingGone:
+        raise _raced(name, uuid, session) from None
     new_tail = session.get("tail_key")
     try:
         _save(name, uuid, session, previous)

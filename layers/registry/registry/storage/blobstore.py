@@ -14,6 +14,10 @@ from registry.config import settings
 from registry.references import Digest
 
 
+class StagingGone(Exception):
+    """A staging object is no longer there: another request moved the upload on."""
+
+
 class PartsChanged(Exception):
     """CompleteMultipartUpload refused: a part no longer has the ETag recorded for it."""
 
@@ -53,7 +57,12 @@ def put_staging(key: str, data: bytes):
 
 
 def read_staging(key: str) -> bytes:
-    return aws.s3().get_object(Bucket=_bucket(), Key=key)["Body"].read()
+    try:
+        return aws.s3().get_object(Bucket=_bucket(), Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            raise StagingGone() from None
+        raise
 
 
 def delete_staging(key: str):

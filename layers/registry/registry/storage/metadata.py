@@ -7,6 +7,7 @@ the item is absent; a lost conditional write raises ``Conflict``.
 
 from __future__ import annotations
 
+import random
 import time
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
@@ -21,6 +22,10 @@ _deserializer = TypeDeserializer()
 
 # BatchGetItem takes at most 100 keys per call.
 _BATCH = 100
+# A transaction touching an item another transaction holds is cancelled with
+# reason TransactionConflict (e.g. two pushes linking the same blob at once);
+# the SDK does not retry those, so we do, briefly, with jitter.
+_TRANSACTION_ATTEMPTS = 5
 
 
 class Conflict(Exception):
@@ -43,6 +48,19 @@ def _decode(item: dict | None) -> dict | None:
 
 def _table() -> str:
     return settings().table
+
+
+def _transact(writes: list[dict]):
+    for attempt in range(_TRANSACTION_ATTEMPTS):
+        try:
+            aws.dynamodb().transact_write_items(TransactItems=writes)
+            return
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            conflict = any(reason.get("Code") == "TransactionConflict" for reason in reasons)
+            if exc.response["Error"]["Code"] != "TransactionCanceledException" or not conflict or attempt == _TRANSACTION_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))
 
 
 def _get(key: dict, consistent: bool = False) -> dict | None:
@@ -152,7 +170,7 @@ def put_manifest(name: str, digest: Digest, record: dict, tag: str | None, refer
         subject = Digest.parse(record["subject"])
         item = {**keys.referrer_key(name, subject, digest), **referrer, "digest": str(digest)}
         writes.append({"Put": {"TableName": _table(), "Item": _encode(item)}})
-    aws.dynamodb().transact_write_items(TransactItems=writes)
+    _transact(writes)
 
 
 def _batch_put(items: list[dict]):
@@ -257,7 +275,7 @@ def link_blob(name: str, digest: Digest, size: int, upload_id: str | None = None
     ]
     if upload_id is not None:
         writes.append({"Delete": {"TableName": _table(), "Key": _encode(keys.upload_key(upload_id))}})
-    aws.dynamodb().transact_write_items(TransactItems=writes)
+    _transact(writes)
 
 
 def delete_link(name: str, digest: Digest) -> bool:
