@@ -99,3 +99,13 @@ def test_invalid_repository_name_is_name_invalid(client):
 def test_upload_start_and_version_check_work_without_the_trailing_slash(client):
     assert client.request("POST", "/v2/team/app/blobs/uploads").status == 202
     assert client.request("GET", "/v2").status == 200
+
+
+def test_the_endpoint_table_describes_every_route_and_method_with_real_error_codes():
+    from registry.errors import OciError
+
+    declared = {(route.name, method) for route in routes.ROUTES for method in route.methods}
+    assert set(routes.RESPONSES) == declared
+    for success, errors in routes.RESPONSES.values():
+        assert all(status.strip().isdigit() for status in success.split(","))
+        assert all(error in OciError.__members__ for error in errors)

@@ -122,6 +122,36 @@ ROUTES: tuple[Route, ...] = (
     ),
 )
 
+# What each endpoint answers: its success status(es) and the OciError members
+# (registry/errors.py) it may raise besides UNKNOWN. docs/endpoints.md is
+# generated from this; a test checks it covers every route and method.
+_NAME = ("NAME_INVALID",)
+RESPONSES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    ("base", "GET"): ("200", ()),
+    ("base", "HEAD"): ("200", ()),
+    ("catalog", "GET"): ("200", ("PAGINATION_NUMBER_INVALID",)),
+    ("tags", "GET"): ("200", (*_NAME, "NAME_UNKNOWN", "PAGINATION_NUMBER_INVALID")),
+    ("referrers", "GET"): ("200", (*_NAME, "DIGEST_INVALID", "PAGINATION_NUMBER_INVALID")),
+    ("manifest", "GET"): ("200", (*_NAME, "TAG_INVALID", "DIGEST_INVALID", "NAME_UNKNOWN", "MANIFEST_UNKNOWN")),
+    ("manifest", "HEAD"): ("200", (*_NAME, "TAG_INVALID", "DIGEST_INVALID", "NAME_UNKNOWN", "MANIFEST_UNKNOWN")),
+    ("manifest", "PUT"): (
+        "201",
+        (*_NAME, "TAG_INVALID", "DIGEST_INVALID", "MANIFEST_INVALID", "MANIFEST_BLOB_UNKNOWN", "MANIFEST_TOO_LARGE"),
+    ),
+    ("manifest", "DELETE"): ("202", (*_NAME, "TAG_INVALID", "DIGEST_INVALID", "NAME_UNKNOWN", "MANIFEST_UNKNOWN", "DENIED", "UNSUPPORTED")),
+    ("blob", "GET"): ("307", (*_NAME, "DIGEST_INVALID", "BLOB_UNKNOWN")),
+    ("blob", "HEAD"): ("200", (*_NAME, "DIGEST_INVALID", "BLOB_UNKNOWN")),
+    ("blob", "DELETE"): ("202", (*_NAME, "DIGEST_INVALID", "BLOB_UNKNOWN", "UNSUPPORTED")),
+    ("upload.start", "POST"): ("202, 201", (*_NAME, "DIGEST_INVALID", "SIZE_INVALID")),
+    ("upload.session", "GET"): ("204", (*_NAME, "BLOB_UPLOAD_UNKNOWN")),
+    ("upload.session", "PATCH"): ("202", (*_NAME, "BLOB_UPLOAD_UNKNOWN", "RANGE_INVALID", "SIZE_INVALID")),
+    ("upload.session", "PUT"): (
+        "201",
+        (*_NAME, "DIGEST_INVALID", "BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "RANGE_INVALID", "SIZE_INVALID"),
+    ),
+    ("upload.session", "DELETE"): ("204", (*_NAME, "BLOB_UPLOAD_UNKNOWN")),
+}
+
 FALLBACK_FUNCTION = "base"  # serves $default and ANY /v2/{proxy+}
 FALLBACK_ROUTE_KEYS = ("$default", "ANY /v2/{proxy+}")
 
