@@ -3,7 +3,6 @@ bucket and table, and a way to call any function's handler with an event."""
 
 from __future__ import annotations
 
-import os
 
 import pytest
 from moto import mock_aws

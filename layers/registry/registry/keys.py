@@ -22,10 +22,17 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
                                           (a manifest whose subject is <subject>)
     REPO#<name>        CHILD#<child>#<index>
                                           (index <index> lists manifest <child>)
-    CATALOG            <name>             created, updated (one per repository)
+    CATALOG            <name>             created, updated, visibility, grants
+                                          (one per repository; grants: user -> pull|push)
     BLOB#<digest>      BLOB               size, created   (the verified S3 object)
-    UPLOAD#<uuid>      UPLOAD             name, offset, hash states, tail_key,
+    UPLOAD#<uuid>      UPLOAD             name, owner, offset, hash states, tail_key,
                                           multipart id, part ETags, expires_at (TTL)
+    USER#<user>        USER               password (scrypt), admin, disabled, created
+    USER#<user>        TOKEN#<id>         secret_sha256, scope, description, created,
+                                          revoked, expires_at (TTL, optional)
+    USER#<user>        REFRESH#<id>       secret_sha256, token_id, expires_at (TTL)
+    THROTTLE#<kind>#<key>  THROTTLE       failures, expires_at (TTL): failed sign-ins
+                                          per account or source address
 
 A blob is served only through its repository link: the link is the access
 check. Tags carry a copy of the manifest so a pull by tag is one read.
@@ -100,3 +107,27 @@ def parents_prefix(child: Digest) -> str:
 
 def child_key(name: str, child: Digest, index: Digest) -> dict:
     return {"pk": repo_pk(name), "sk": f"{parents_prefix(child)}{index}"}
+
+
+def user_key(user: str) -> dict:
+    return {"pk": f"USER#{user}", "sk": "USER"}
+
+
+def user_pk(user: str) -> str:
+    return f"USER#{user}"
+
+
+TOKEN_PREFIX = "TOKEN#"
+REFRESH_PREFIX = "REFRESH#"
+
+
+def access_token_key(user: str, token_id: str) -> dict:
+    return {"pk": user_pk(user), "sk": f"{TOKEN_PREFIX}{token_id}"}
+
+
+def refresh_token_key(user: str, token_id: str) -> dict:
+    return {"pk": user_pk(user), "sk": f"{REFRESH_PREFIX}{token_id}"}
+
+
+def throttle_key(kind: str, key: str) -> dict:
+    return {"pk": f"THROTTLE#{kind}#{key}", "sk": "THROTTLE"}

@@ -1,0 +1,188 @@
+"""DynamoDB: users, access tokens, refresh tokens, sign-in throttles, repository access.
+
+Only hashes of secrets are stored here (see ``registry.accounts``). Functions
+return plain dicts or ``None`` when absent; conditional writes that lose raise
+``metadata.Conflict``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from botocore.exceptions import ClientError
+
+from registry import aws, keys
+from registry.storage import dynamo
+from registry.storage.dynamo import Conflict
+
+
+# --- users ---------------------------------------------------------------------------
+
+
+def get_user(user: str) -> dict | None:
+    return dynamo.get(keys.user_key(user))
+
+
+def create_user(user: str, attributes: dict):
+    dynamo.put(keys.user_key(user), {**attributes, "created": int(time.time())}, "attribute_not_exists(pk)")
+
+
+def update_user(user: str, **changes):
+    """Set attributes of an existing user; raises Conflict when there is no such user."""
+    names = {f"#{k}": k for k in changes}
+    values = {f":{k}": v for k, v in changes.items()}
+    try:
+        aws.dynamodb().update_item(
+            TableName=dynamo.table(),
+            Key=dynamo.encode(keys.user_key(user)),
+            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in changes),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=dynamo.encode(values),
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise Conflict() from None
+        raise
+
+
+def delete_user(user: str) -> bool:
+    """Delete the user and everything under it (access and refresh tokens)."""
+    items, more = dynamo.query_page(keys.user_pk(user), "", 1000, None)
+    found = False
+    while True:
+        for item in items:
+            found = found or item["sk"] == "USER"
+            aws.dynamodb().delete_item(TableName=dynamo.table(), Key=dynamo.encode({"pk": item["pk"], "sk": item["sk"]}))
+        if not more:
+            return found
+        items, more = dynamo.query_page(keys.user_pk(user), "", 1000, None)
+
+
+def list_users() -> list[dict]:
+    """Every user (an admin operation: a scan, not on any request path)."""
+    items, args = [], {"TableName": dynamo.table(), "FilterExpression": "sk = :sk", "ExpressionAttributeValues": dynamo.encode({":sk": "USER"})}
+    while True:
+        response = aws.dynamodb().scan(**args)
+        items += [dynamo.decode(item) for item in response.get("Items", [])]
+        if "LastEvaluatedKey" not in response:
+            return items
+        args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+# --- access and refresh tokens -------------------------------------------------------
+
+
+def put_access_token(user: str, token_id: str, attributes: dict):
+    dynamo.put(keys.access_token_key(user, token_id), attributes, "attribute_not_exists(pk)")
+
+
+def get_access_token(user: str, token_id: str) -> dict | None:
+    return dynamo.get(keys.access_token_key(user, token_id))
+
+
+def revoke_access_token(user: str, token_id: str) -> bool:
+    try:
+        aws.dynamodb().update_item(
+            TableName=dynamo.table(),
+            Key=dynamo.encode(keys.access_token_key(user, token_id)),
+            UpdateExpression="SET revoked = :yes",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=dynamo.encode({":yes": True}),
+        )
+        return True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def list_access_tokens(user: str) -> list[dict]:
+    items, _ = dynamo.query_page(keys.user_pk(user), keys.TOKEN_PREFIX, 1000, None)
+    return items
+
+
+def put_refresh_token(user: str, token_id: str, attributes: dict):
+    dynamo.put(keys.refresh_token_key(user, token_id), attributes, "attribute_not_exists(pk)")
+
+
+def get_refresh_token(user: str, token_id: str) -> dict | None:
+    return dynamo.get(keys.refresh_token_key(user, token_id))
+
+
+# --- sign-in throttles ----------------------------------------------------------------
+
+
+def failures(kind: str, key: str) -> int:
+    """Failed sign-ins counted in the current window (0 when the window is over)."""
+    item = dynamo.get(keys.throttle_key(kind, key))
+    if item is None or item.get("expires_at", 0) < time.time():
+        return 0
+    return int(item["failures"])
+
+
+def count_failure(kind: str, key: str, window_seconds: int):
+    """Add one failure; the window starts with the first failure and expires by TTL."""
+    now = int(time.time())
+    key_attrs = dynamo.encode(keys.throttle_key(kind, key))
+    try:
+        aws.dynamodb().update_item(
+            TableName=dynamo.table(),
+            Key=key_attrs,
+            UpdateExpression="ADD failures :one",
+            ConditionExpression="expires_at > :now",
+            ExpressionAttributeValues=dynamo.encode({":one": 1, ":now": now}),
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        # No window open (or it ended): start a new one.
+        aws.dynamodb().put_item(
+            TableName=dynamo.table(),
+            Item=dynamo.encode({**keys.throttle_key(kind, key), "failures": 1, "expires_at": now + window_seconds}),
+        )
+
+
+# --- repository access ----------------------------------------------------------------
+
+
+def repository(name: str) -> dict | None:
+    """The repository's catalog item (visibility, grants), or None when it has none yet."""
+    return dynamo.get(keys.catalog_key(name))
+
+
+def set_repository_access(name: str, visibility: str | None = None, grant: tuple[str, str | None] | None = None):
+    """Set visibility, or grant (user, action) / revoke (user, None), creating the item if needed."""
+    now = int(time.time())
+    names = {}
+    values = {":now": now}
+    sets = ["created = if_not_exists(created, :now)", "updated = :now"]
+    removes = []
+    if visibility is not None:
+        sets.append("visibility = :visibility")
+        values[":visibility"] = visibility
+    if grant is not None:
+        user, action = grant
+        names["#user"] = user
+        if action is None:
+            removes.append("grants.#user")
+        else:
+            # A map attribute must exist before one of its keys can be set.
+            aws.dynamodb().update_item(
+                TableName=dynamo.table(),
+                Key=dynamo.encode(keys.catalog_key(name)),
+                UpdateExpression="SET grants = if_not_exists(grants, :empty)",
+                ExpressionAttributeValues=dynamo.encode({":empty": {}}),
+            )
+            sets.append("grants.#user = :action")
+            values[":action"] = action
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    args = {
+        "TableName": dynamo.table(),
+        "Key": dynamo.encode(keys.catalog_key(name)),
+        "UpdateExpression": expression,
+        "ExpressionAttributeValues": dynamo.encode(values),
+    }
+    if names:
+        args["ExpressionAttributeNames"] = names
+    aws.dynamodb().update_item(**args)
