@@ -21,6 +21,14 @@ class Settings:
     # Upload sessions (and their staging objects) expire after this long.
     upload_ttl_seconds: int
     deletes_enabled: bool
+    # Access control (registry.auth): on unless explicitly switched off.
+    auth_enabled: bool
+    default_visibility: str  # of a repository nobody set one for: public or private
+    token_issuer: str
+    token_service: str | None  # None: the request's host name
+    token_realm: str | None  # None: <scheme>://<host>/token of the request
+    token_key_id: str  # the KMS key that signs tokens
+    token_seconds: int  # lifetime of an issued bearer token
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -32,6 +40,13 @@ class Settings:
             chunk_max=int(env.get("CHUNK_MAX_BYTES", str(4 * MIB))),
             upload_ttl_seconds=int(env.get("UPLOAD_TTL_SECONDS", str(24 * 3600))),
             deletes_enabled=env.get("DELETES_ENABLED", "true").lower() == "true",
+            auth_enabled=env.get("AUTH_ENABLED", "true").lower() != "false",
+            default_visibility=env.get("DEFAULT_VISIBILITY", "private"),
+            token_issuer=env.get("TOKEN_ISSUER", "serverless-registry"),
+            token_service=env.get("TOKEN_SERVICE") or None,
+            token_realm=env.get("TOKEN_REALM") or None,
+            token_key_id=env.get("TOKEN_KEY_ID", ""),
+            token_seconds=int(env.get("TOKEN_SECONDS", "300")),
         )
 
 

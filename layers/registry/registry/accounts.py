@@ -1,0 +1,359 @@
+"""Users, personal access tokens, refresh tokens and who may do what to a repository.
+
+Secrets are never stored: passwords as salted scrypt hashes (memory-hard),
+access and refresh tokens (256 random bits each) as SHA-256 hashes, all
+compared in constant time. Failed sign-ins are counted per account and per
+source address and refused for a while past a threshold (never a permanent
+lock-out).
+
+Who may do what (``allowed_actions``):
+
+* anyone, signed in or not: ``pull`` on a public repository;
+* a user: everything on their own namespace ``<user>/…``; what an owner
+  granted them (``pull``, or ``push`` which includes pull) elsewhere;
+* an admin: everything everywhere (for example ``library/…``);
+* an access token limits its user further to its scope: ``read`` (pull),
+  ``read-write`` (pull, push) or ``read-write-delete``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from registry.config import settings
+from registry.storage import principals
+from registry.storage.dynamo import Conflict
+
+USER_PATTERN = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+USER_MAX = 30
+PASSWORD_MIN = 8
+
+# scrypt at n=2**14, r=8: 16 MiB and about 50 ms per check on one core.
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+
+ACCESS_TOKEN_PREFIX = "rpat_"
+REFRESH_TOKEN_PREFIX = "rrt_"
+SCOPES = {"read": ("pull",), "read-write": ("pull", "push"), "read-write-delete": ("pull", "push", "delete")}
+ALL_ACTIONS = ("pull", "push", "delete")
+GRANTS = {"pull": ("pull",), "push": ("pull", "push")}
+VISIBILITIES = ("public", "private")
+
+# Failed sign-ins: at most this many per window, per account and per source.
+THROTTLE_WINDOW = 15 * 60
+THROTTLE_ACCOUNT = 10
+THROTTLE_SOURCE = 50
+REFRESH_LIFETIME = 90 * 24 * 3600
+
+
+class AccountError(Exception):
+    """A request the admin CLI or the token service refuses, with a message for the user."""
+
+
+class SignInFailed(Exception):
+    """Wrong credentials, unknown user, disabled user, or a revoked or expired token."""
+
+
+class Throttled(Exception):
+    """Too many failed sign-ins from this account or address; try again after ``retry_after`` s."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many failed sign-ins; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: ``user`` is "" for an anonymous caller."""
+
+    user: str = ""
+    admin: bool = False
+    # What the credential itself allows (an access token's scope); None: no limit.
+    token_actions: tuple[str, ...] | None = None
+    token_id: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def anonymous(self) -> bool:
+        return not self.user
+
+
+ANONYMOUS = Principal()
+
+
+# --- secrets ---------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    b64 = base64.b64encode
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    expected = base64.b64decode(digest)
+    actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected))
+    return hmac.compare_digest(actual, expected)
+
+
+def _secret_hash(secret: str) -> str:
+    # 256-bit random secrets need no slow hash: SHA-256 cannot be brute-forced back.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _new_secret(prefix: str) -> tuple[str, str, str]:
+    """(token id, secret, the token string users hold: prefix + id + "_" + secret)."""
+    token_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    return token_id, secret, f"{prefix}{token_id}_{secret}"
+
+
+def _split_token(token: str, prefix: str) -> tuple[str, str] | None:
+    if not token.startswith(prefix):
+        return None
+    token_id, _, secret = token[len(prefix) :].partition("_")
+    if not re.fullmatch(r"[0-9a-f]{12}", token_id) or not secret:
+        return None
+    return token_id, secret
+
+
+# --- users -----------------------------------------------------------------------------
+
+
+def validate_user_name(user: str) -> str:
+    if not (2 <= len(user) <= USER_MAX) or not USER_PATTERN.fullmatch(user):
+        raise AccountError(f"user names are 2 to {USER_MAX} characters of a-z, 0-9 and . _ - between them: {user!r}")
+    return user
+
+
+def _validate_password(password: str):
+    if len(password) < PASSWORD_MIN:
+        raise AccountError(f"passwords need at least {PASSWORD_MIN} characters")
+
+
+def create_user(user: str, password: str, admin: bool = False):
+    validate_user_name(user)
+    _validate_password(password)
+    try:
+        principals.create_user(user, {"password": hash_password(password), "admin": admin, "disabled": False})
+    except Conflict:
+        raise AccountError(f"user {user} exists already") from None
+
+
+def set_password(user: str, password: str):
+    _validate_password(password)
+    _update(user, password=hash_password(password))
+
+
+def set_disabled(user: str, disabled: bool):
+    _update(user, disabled=disabled)
+
+
+def set_admin(user: str, admin: bool):
+    _update(user, admin=admin)
+
+
+def _update(user: str, **changes):
+    try:
+        principals.update_user(user, **changes)
+    except Conflict:
+        raise AccountError(f"no user {user}") from None
+
+
+def delete_user(user: str):
+    if not principals.delete_user(user):
+        raise AccountError(f"no user {user}")
+
+
+def list_users() -> list[dict]:
+    return [
+        {"user": item["pk"].split("#", 1)[1], "admin": bool(item.get("admin")), "disabled": bool(item.get("disabled"))}
+        for item in sorted(principals.list_users(), key=lambda i: i["pk"])
+    ]
+
+
+# --- access tokens -----------------------------------------------------------------------
+
+
+def create_access_token(user: str, scope: str = "read-write", description: str = "", expires_days: int | None = None) -> dict:
+    """Issue a personal access token; the returned ``token`` is shown once and never stored."""
+    if scope not in SCOPES:
+        raise AccountError(f"scope must be one of {', '.join(SCOPES)}")
+    if principals.get_user(user) is None:
+        raise AccountError(f"no user {user}")
+    token_id, secret, token = _new_secret(ACCESS_TOKEN_PREFIX)
+    attributes = {"secret_sha256": _secret_hash(secret), "scope": scope, "description": description, "created": int(time.time()), "revoked": False}
+    if expires_days:
+        attributes["expires_at"] = int(time.time()) + int(expires_days) * 86400
+    principals.put_access_token(user, token_id, attributes)
+    return {"id": token_id, "token": token, "scope": scope, "expires_at": attributes.get("expires_at")}
+
+
+def revoke_access_token(user: str, token_id: str):
+    if not principals.revoke_access_token(user, token_id):
+        raise AccountError(f"user {user} has no access token {token_id}")
+
+
+def list_access_tokens(user: str) -> list[dict]:
+    return [
+        {
+            "id": item["sk"].split("#", 1)[1],
+            "scope": item["scope"],
+            "description": item.get("description", ""),
+            "created": int(item["created"]),
+            "expires_at": int(item["expires_at"]) if item.get("expires_at") else None,
+            "revoked": bool(item.get("revoked")),
+        }
+        for item in principals.list_access_tokens(user)
+    ]
+
+
+def _live_access_token(user: str, token_id: str, secret: str) -> dict | None:
+    item = principals.get_access_token(user, token_id)
+    if item is None or item.get("revoked"):
+        return None
+    if item.get("expires_at") and item["expires_at"] < time.time():
+        return None
+    if not hmac.compare_digest(item["secret_sha256"], _secret_hash(secret)):
+        return None
+    return item
+
+
+# --- signing in ----------------------------------------------------------------------------
+
+
+def source_key(address: str) -> str:
+    """The throttle key of a source address: IPv6 callers are counted per /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address or "unknown"
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _check_throttle(user: str, source: str):
+    if principals.failures("account", user) >= THROTTLE_ACCOUNT or principals.failures("source", source) >= THROTTLE_SOURCE:
+        raise Throttled(THROTTLE_WINDOW)
+
+
+def _fail(user: str, source: str):
+    principals.count_failure("account", user, THROTTLE_WINDOW)
+    principals.count_failure("source", source, THROTTLE_WINDOW)
+    raise SignInFailed()
+
+
+def sign_in(user: str, secret: str, source_address: str) -> Principal:
+    """Check a user name with a password or a personal access token.
+
+    Raises ``Throttled`` before checking anything when the account or source is
+    over its failure budget, ``SignInFailed`` (and counts a failure) otherwise.
+    """
+    source = source_key(source_address)
+    _check_throttle(user, source)
+    record = principals.get_user(user) if USER_PATTERN.fullmatch(user or "") else None
+    token = _split_token(secret, ACCESS_TOKEN_PREFIX)
+    if token is not None:
+        item = _live_access_token(user, *token) if record else None
+        if record is None or record.get("disabled") or item is None:
+            _fail(user, source)
+        return Principal(user, bool(record.get("admin")), SCOPES[item["scope"]], token[0])
+    if record is None or record.get("disabled") or not check_password(secret, record.get("password", "")):
+        _fail(user, source)
+    return Principal(user, bool(record.get("admin")))
+
+
+def issue_refresh_token(principal: Principal) -> str:
+    token_id, secret, token = _new_secret(REFRESH_TOKEN_PREFIX)
+    principals.put_refresh_token(
+        principal.user,
+        token_id,
+        {"secret_sha256": _secret_hash(secret), "token_id": principal.token_id, "expires_at": int(time.time()) + REFRESH_LIFETIME},
+    )
+    # The user name travels with the token so it can be looked up without a scan.
+    return f"{token}.{principal.user}"
+
+
+def redeem_refresh_token(refresh_token: str, source_address: str) -> Principal:
+    """The principal a refresh token stands for, checked again (user, access token) as at sign-in."""
+    raw, _, user = refresh_token.rpartition(".")
+    parts = _split_token(raw, REFRESH_TOKEN_PREFIX)
+    source = source_key(source_address)
+    if parts is None or not USER_PATTERN.fullmatch(user or ""):
+        raise SignInFailed()
+    _check_throttle(user, source)
+    item = principals.get_refresh_token(user, parts[0])
+    record = principals.get_user(user)
+    valid = (
+        item is not None
+        and item["expires_at"] > time.time()
+        and hmac.compare_digest(item["secret_sha256"], _secret_hash(parts[1]))
+        and record is not None
+        and not record.get("disabled")
+    )
+    if not valid:
+        _fail(user, source)
+    token_actions = None
+    if item.get("token_id"):
+        access = principals.get_access_token(user, item["token_id"])
+        live = access is not None and not access.get("revoked") and not (access.get("expires_at") and access["expires_at"] < time.time())
+        if not live:
+            _fail(user, source)
+        token_actions = SCOPES[access["scope"]]
+    return Principal(user, bool(record.get("admin")), token_actions, item.get("token_id"))
+
+
+# --- repository access -------------------------------------------------------------------------
+
+
+def visibility_of(repository: dict | None) -> str:
+    if repository and repository.get("visibility") in VISIBILITIES:
+        return repository["visibility"]
+    return settings().default_visibility
+
+
+def allowed_actions(principal: Principal, name: str, repository: dict | None) -> set[str]:
+    """What ``principal`` may do on repository ``name`` (its catalog item, or None)."""
+    allowed: set[str] = set()
+    if visibility_of(repository) == "public":
+        allowed.add("pull")
+    if not principal.anonymous:
+        if principal.admin or name.split("/", 1)[0] == principal.user:
+            allowed.update(ALL_ACTIONS)
+        grant = ((repository or {}).get("grants") or {}).get(principal.user)
+        allowed.update(GRANTS.get(grant, ()))
+    if principal.token_actions is not None:
+        allowed &= set(principal.token_actions)
+    return allowed
+
+
+def set_visibility(name: str, visibility: str):
+    if visibility not in VISIBILITIES:
+        raise AccountError("visibility is public or private")
+    principals.set_repository_access(name, visibility=visibility)
+
+
+def grant(name: str, user: str, action: str):
+    if action not in GRANTS:
+        raise AccountError(f"a grant is one of {', '.join(GRANTS)}")
+    if principals.get_user(user) is None:
+        raise AccountError(f"no user {user}")
+    principals.set_repository_access(name, grant=(user, action))
+
+
+def revoke(name: str, user: str):
+    principals.set_repository_access(name, grant=(user, None))
