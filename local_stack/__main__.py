@@ -16,9 +16,18 @@ def main() -> int:
     limits_off = os.environ.get("REGISTRY_LOCAL_LIMITS", "on").lower() == "off"
     stack = LocalStack(port=port, limits=Limits.off() if limits_off else Limits())
     stack.start()
-    print(f"registry listening on {stack.url}  (e.g. skopeo copy ... docker://{stack.address}/team/app:1.0 --dest-tls-verify=false)")
+    stack.write_state()
+    user, password, generated = stack.admin
+    print(f"registry listening on {stack.url}  (e.g. docker login {stack.address}; docker push {stack.address}/{user}/app:1.0)")
     print(f"embedded AWS (moto) on {stack.aws_endpoint}; blob pulls redirect there")
-    print("state is in memory: stopping this process loses every image")
+    print("state is in memory: stopping this process loses every image and user")
+    if os.environ.get("AUTH_ENABLED") == "false":
+        print("REGISTRY_AUTH=off: anyone may push, pull and delete anything. For experiments only.")
+    elif generated:
+        print(f"admin user: {user}  password: {password}  (set REGISTRY_ADMIN_USER / REGISTRY_ADMIN_PASSWORD to choose)")
+    else:
+        print(f"admin user: {user} (password from REGISTRY_ADMIN_PASSWORD)")
+    print(f"new repositories are {os.environ['DEFAULT_VISIBILITY']} (REGISTRY_DEFAULT_VISIBILITY); manage users with: registry-admin --local ...")
     if limits_off:
         print("REGISTRY_LOCAL_LIMITS=off: AWS request, payload and timeout limits are NOT enforced")
     else:

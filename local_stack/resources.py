@@ -61,10 +61,18 @@ def create_bucket(name: str = BUCKET_NAME) -> str:
     return name
 
 
-def function_environment(bucket: str = BUCKET_NAME, table: str = TABLE_NAME) -> dict[str, str]:
+def create_signing_key() -> str:
+    """The token signing key, as template.yaml declares it; returns its key id."""
+    props = template.resource_properties("TokenSigningKey")
+    client = boto3.client("kms")
+    key = client.create_key(KeySpec=props["KeySpec"], KeyUsage=props["KeyUsage"], Description=props["Description"])
+    return key["KeyMetadata"]["KeyId"]
+
+
+def function_environment(bucket: str = BUCKET_NAME, table: str = TABLE_NAME, signing_key: str = "") -> dict[str, str]:
     """The Globals environment of template.yaml, with resources named as created here."""
     t = template.load()
-    names = {"BlobBucket": bucket, "MetadataTable": table}
+    names = {"BlobBucket": bucket, "MetadataTable": table, "TokenSigningKey": signing_key}
     env = {}
     for key, value in t["Globals"]["Function"]["Environment"]["Variables"].items():
         if isinstance(value, dict) and "Ref" in value:

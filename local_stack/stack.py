@@ -1,16 +1,28 @@
-"""Start the whole local stack in one process: moto (S3, DynamoDB) and the gateway.
+"""Start the whole local stack in one process: moto (S3, DynamoDB, KMS) and the gateway.
 
 ``LocalStack`` is what ``make run`` runs and what the integration tests start.
-State lives in moto's memory: stopping the stack loses every image.
+State lives in moto's memory: stopping the stack loses every image and user.
+
+Settings it reads (each maps to a template parameter on AWS):
+
+    REGISTRY_ADMIN_USER / REGISTRY_ADMIN_PASSWORD   the first admin (default: admin and a
+                                                    generated password, printed at start)
+    REGISTRY_DEFAULT_VISIBILITY=public|private      DefaultVisibility (default private)
+    REGISTRY_AUTH=off                               AuthEnabled=false: for experiments only
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import secrets
+import sys
 import threading
 
-from local_stack import gateway, resources
+from local_stack import gateway, resources, template
+
+STATE_FILE = template.ROOT / ".local-stack.json"
 
 _AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -48,20 +60,49 @@ class LocalStack:
         self.aws_endpoint = f"http://{moto_host}:{moto_port}"
         os.environ.update(_AWS_ENV)
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
-        os.environ.update(resources.function_environment())
+        bucket, table, key = resources.create_bucket(), resources.create_table(), resources.create_signing_key()
+        os.environ.update(resources.function_environment(bucket, table, key))
+        settings = {**os.environ, **self.extra_env}
+        if settings.get("REGISTRY_AUTH", "on").lower() == "off":
+            os.environ["AUTH_ENABLED"] = "false"
+        os.environ["DEFAULT_VISIBILITY"] = settings.get("REGISTRY_DEFAULT_VISIBILITY", "private")
         os.environ.update(self.extra_env)
-        # POWERTOOLS_DEV pretty-prints; keep JSON lines but quieter locally.
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-        resources.create_bucket()
-        resources.create_table()
+        for layer in template.layer_paths():
+            if str(layer) not in sys.path:
+                sys.path.insert(0, str(layer))
+        self.admin = self._bootstrap_admin(settings)
         self.gateway = gateway.Gateway(self.limits)
         self.server = gateway.serve(self.gateway, self.host, self.port)
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
         self._thread.start()
+        self.state = {"aws_endpoint": self.aws_endpoint, "table": table, "bucket": bucket, "region": _AWS_ENV["AWS_REGION"], "registry": self.url}
         return self
 
+    @staticmethod
+    def _bootstrap_admin(settings: dict) -> tuple[str, str, bool]:
+        """Create the first admin: (user, password, whether the password was generated)."""
+        from registry import accounts, aws, config
+
+        aws.reset()
+        config.settings.cache_clear()
+        user = settings.get("REGISTRY_ADMIN_USER") or "admin"
+        password = settings.get("REGISTRY_ADMIN_PASSWORD")
+        generated = not password
+        password = password or secrets.token_urlsafe(18)
+        accounts.create_user(user, password, admin=True)
+        return user, password, generated
+
+    def write_state(self, path=STATE_FILE):
+        """Tell ``registry-admin --local`` where this stack's AWS emulator and table are."""
+        path.write_text(json.dumps(self.state, indent=2) + "\n")
+        self._state_file = path
+
     def stop(self):
+        state_file = getattr(self, "_state_file", None)
+        if state_file is not None and state_file.exists():
+            state_file.unlink()
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()

@@ -31,13 +31,24 @@ def aws_env(monkeypatch):
     config.settings.cache_clear()
 
 
+ADMIN = ("admin", "admin-password-for-tests")
+
+
 @pytest.fixture
-def moto(aws_env):
-    """moto's in-process AWS with the bucket and table created from template.yaml."""
+def moto(aws_env, monkeypatch):
+    """moto's in-process AWS with the template's bucket, table and signing key, and an admin user."""
+    from registry import accounts
+    from registry.auth import tokens
+
     with mock_aws():
         resources.create_bucket()
         resources.create_table()
+        monkeypatch.setenv("TOKEN_KEY_ID", resources.create_signing_key())
+        config.settings.cache_clear()
+        tokens.reset()
+        accounts.create_user(*ADMIN, admin=True)
         yield
+        tokens.reset()
 
 
 class Reply:
@@ -62,17 +73,63 @@ class Reply:
 
 
 class Client:
-    """Requests through the local gateway in-process: template routing, real events, real handlers."""
+    """Requests through the local gateway in-process: template routing, real events, real handlers.
 
-    def __init__(self, gateway):
+    Like docker, it answers a 401 challenge by asking the token service (with
+    its credentials, the admin's by default; None for anonymous) and retrying
+    once. It asks for every action on the repository, so one token serves all
+    of a test's requests to it and counted calls stay those of the request.
+    """
+
+    def __init__(self, gateway, credentials=ADMIN):
         self.gateway = gateway
+        self.credentials = credentials
+        self.tokens: dict[str, str] = {}
 
-    def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> Reply:
+    def raw(self, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> Reply:
         raw_path, _, query = path.partition("?")
         pairs = list((headers or {}).items())
         if body and not any(name.lower() == "content-length" for name, _ in pairs):
             pairs.append(("content-length", str(len(body))))
-        return Reply(*self.gateway.invoke(method, raw_path, query, pairs, body))
+        return Reply(*self.gateway.invoke(method, raw_path, query, pairs, body, host="registry.test"))
+
+    def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> Reply:
+        scope = self._scope_for(path)
+        token = self.tokens.get(scope)
+        sent = {**(headers or {}), **({"authorization": f"Bearer {token}"} if token else {})}
+        reply = self.raw(method, path, body, sent)
+        if reply.status == 401 and "bearer" in (reply.header("www-authenticate") or "").lower():
+            self.tokens[scope] = self.token(scope)
+            reply = self.raw(method, path, body, {**(headers or {}), "authorization": f"Bearer {self.tokens[scope]}"})
+        return reply
+
+    def authorize(self, path: str):
+        """Fetch the token for ``path`` now, so the next request to it makes no token request."""
+        scope = self._scope_for(path)
+        self.tokens.setdefault(scope, self.token(scope))
+
+    def token(self, *scopes: str) -> str:
+        import base64
+        from urllib.parse import urlencode
+
+        headers = {}
+        if self.credentials:
+            headers["authorization"] = "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
+        query = urlencode([("service", "registry.test")] + [("scope", s) for s in scopes if s])
+        reply = self.raw("GET", f"/token?{query}", headers=headers)
+        assert reply.status == 200, reply.body
+        return reply.json()["token"]
+
+    @staticmethod
+    def _scope_for(path: str) -> str:
+        from registry import routes
+
+        route, params = routes.match(path.partition("?")[0])
+        if route is not None and route.name == "catalog":
+            return "registry:catalog:*"
+        if params.get("name"):
+            return f"repository:{params['name']}:pull,push,delete"
+        return ""
 
     def push_blob(self, name: str, data: bytes) -> str:
         """Monolithic upload; returns the digest."""
@@ -117,6 +174,11 @@ def gateway():
 @pytest.fixture
 def client(moto, gateway) -> Client:
     return Client(gateway)
+
+
+@pytest.fixture
+def anonymous(moto, gateway) -> Client:
+    return Client(gateway, credentials=None)
 
 
 class CallCounter:

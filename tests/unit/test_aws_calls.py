@@ -14,6 +14,7 @@ OCTETS = {"content-type": "application/octet-stream"}
 
 
 def measure(aws_calls, client, method, path, body=b"", headers=None):
+    client.authorize(path)
     aws_calls.calls.clear()
     reply = client.request(method, path, body, headers)
     return reply, sorted(aws_calls.calls)
@@ -50,10 +51,10 @@ def test_tags_list_is_one_query(client, aws_calls, pushed):
     assert calls == [("dynamodb", "Query")]
 
 
-def test_catalog_page_is_one_query(client, aws_calls, pushed):
+def test_catalog_page_is_one_query_plus_the_callers_admin_flag(client, aws_calls, pushed):
     reply, calls = measure(aws_calls, client, "GET", "/v2/_catalog?n=10")
     assert reply.status == 200
-    assert calls == [("dynamodb", "Query")]
+    assert calls == [("dynamodb", "GetItem"), ("dynamodb", "Query")]
 
 
 def test_a_docker_style_blob_push_costs_a_fixed_number_of_calls(client, aws_calls):

@@ -41,6 +41,17 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 TAGS = ("latest", "v1.0.0")
 
 
+@pytest.fixture(autouse=True)
+def _without_authentication(aws_env, monkeypatch):
+    """These tests are about event shapes and handlers; authentication has its own tests."""
+    from registry import config
+
+    monkeypatch.setenv("AUTH_ENABLED", "false")
+    config.settings.cache_clear()
+    yield
+    config.settings.cache_clear()
+
+
 @cache
 def load_event(filename: str) -> dict:
     return json.loads((EVENTS / filename).read_text())
@@ -682,3 +693,32 @@ def test_upload_session_of_another_repository_is_blob_upload_unknown(moto, open_
     reply = invoke(event(filename))
     assert reply.status == 404
     assert reply.error_codes == ["BLOB_UPLOAD_UNKNOWN"]
+
+
+# --- token service --------------------------------------------------------------------------
+
+
+def test_token_get_with_basic_credentials_issues_a_token_and_a_refresh_token(moto):
+    reply = invoke(event("token-get.json"))
+    assert reply.status == 200
+    document = reply.json()
+    assert document["token"] == document["access_token"] and document["expires_in"] >= 60
+    assert document["refresh_token"].startswith("rrt_")
+
+
+def test_token_get_without_credentials_issues_an_anonymous_token(moto):
+    reply = invoke(event("token-get-anonymous.json"))
+    assert reply.status == 200 and "refresh_token" not in reply.json()
+
+
+def test_token_post_with_the_password_grant_issues_an_access_token(moto):
+    reply = invoke(event("token-post.json"))
+    assert reply.status == 200
+    assert {"access_token", "expires_in", "issued_at", "refresh_token"} <= set(reply.json())
+
+
+def test_jwks_publishes_the_signing_key(moto):
+    reply = invoke(event("jwks-get.json"))
+    assert reply.status == 200
+    [key] = reply.json()["keys"]
+    assert (key["kty"], key["crv"], key["alg"]) == ("EC", "P-256", "ES256")

@@ -14,6 +14,17 @@ import pytest
 from local_stack import gateway as gw
 
 
+@pytest.fixture(autouse=True)
+def _without_authentication(aws_env, monkeypatch):
+    """These tests are about the gateway's HTTP mechanics; authentication has its own tests."""
+    from registry import config
+
+    monkeypatch.setenv("AUTH_ENABLED", "false")
+    config.settings.cache_clear()
+    yield
+    config.settings.cache_clear()
+
+
 def test_event_has_lower_case_headers_joined_by_commas_and_a_base64_binary_body():
     event = gw.build_event(
         "PATCH",

@@ -168,9 +168,15 @@ def test_sha512_digests_are_verified(client):
     assert (reply.status, reply.header("docker-content-digest")) == (201, digest)
 
 
+def mount(client, path, *readable):
+    """A mount request with one token for the target and the repositories it may read, as docker asks."""
+    token = client.token("repository:team/target:pull,push", *(f"repository:{name}:pull" for name in readable))
+    return client.raw("POST", path, headers={"authorization": f"Bearer {token}"})
+
+
 def test_mount_from_a_repository_holding_the_blob_links_it(client):
     digest = client.push_blob("team/source", b"shared layer")
-    reply = client.request("POST", f"/v2/team/target/blobs/uploads/?mount={digest}&from=team/source")
+    reply = mount(client, f"/v2/team/target/blobs/uploads/?mount={digest}&from=team/source", "team/source")
     assert (reply.status, reply.header("location")) == (201, f"/v2/team/target/blobs/{digest}")
     assert client.request("HEAD", f"/v2/team/target/blobs/{digest}").status == 200
 
@@ -229,9 +235,9 @@ def test_content_length_that_disagrees_with_the_body_is_size_invalid(client):
     assert client.request("GET", location).header("range") == "0-0"
 
 
-def test_mount_without_from_links_a_blob_the_registry_holds(client):
+def test_mount_without_from_links_a_blob_from_a_repository_the_token_may_read(client):
     digest = client.push_blob("team/source", b"anywhere")
-    reply = client.request("POST", f"/v2/team/target/blobs/uploads/?mount={digest}")
+    reply = mount(client, f"/v2/team/target/blobs/uploads/?mount={digest}", "team/source")
     assert (reply.status, reply.header("location")) == (201, f"/v2/team/target/blobs/{digest}")
 
 

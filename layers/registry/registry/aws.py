@@ -26,7 +26,13 @@ def dynamodb():
     return boto3.client("dynamodb")
 
 
+@cache
+def kms():
+    return boto3.client("kms")
+
+
 def reset():
     """Forget cached clients (tests switch endpoints between cases)."""
     s3.cache_clear()
     dynamodb.cache_clear()
+    kms.cache_clear()

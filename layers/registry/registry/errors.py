@@ -33,6 +33,9 @@ class OciError(enum.Enum):
     RANGE_INVALID = ("RANGE_INVALID", 416, "invalid content range")
     UNAUTHORIZED = ("UNAUTHORIZED", 401, "authentication required")
     DENIED = ("DENIED", 403, "requested access to the resource is denied")
+    # A valid token without the action: 401 so clients fetch a better token
+    # (and, if the token service still says no, print the DENIED message).
+    INSUFFICIENT_SCOPE = ("DENIED", 401, "requested access to the resource is denied")
     UNSUPPORTED = ("UNSUPPORTED", 405, "the operation is unsupported")
     MANIFEST_TOO_LARGE = ("SIZE_INVALID", 413, "manifest too large")
     # Not in the spec's list: a path that is no endpoint at all. Kept distinct

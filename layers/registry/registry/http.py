@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode
 
 from registry import routes
+from registry.auth import guard
 from registry.errors import OciError, RegistryError
 from registry.log import logger
 
@@ -30,6 +31,7 @@ class Request:
     body: bytes = b""
     source_ip: str = ""
     request_id: str = ""
+    caller: object = None  # registry.auth.guard.Caller, set by dispatch
 
     @classmethod
     def from_event(cls, event: dict) -> "Request":
@@ -96,6 +98,8 @@ def dispatch(function: str, handlers: dict, request: Request) -> Response:
     name = params.get("name")
     if name is not None and name.count("/") >= routes.MAX_NAME_COMPONENTS:
         raise _too_deep(name)
+    if route.authenticated:
+        request.caller = guard.authorize(request, route.name, params)
     return handlers[route.name][request.method](request, **params)
 
 

@@ -52,6 +52,7 @@ class Route:
     gateway: str
     summary: str
     spec: str = ""  # the distribution spec's endpoint id (end-N)
+    authenticated: bool = True  # needs a bearer token (registry.auth.guard); the token service does not
 
     @property
     def regex(self) -> re.Pattern:
@@ -68,7 +69,8 @@ class Route:
             pattern = _SEGMENT_PATTERNS[key] if strict or key != "name" else r".+"
             return f"(?P<{key}>{pattern})"
 
-        pattern = re.sub(r"<(\w+)>", group, self.path)
+        pieces = re.split(r"(<\w+>)", self.path)
+        pattern = "".join(group(re.match(r"<(\w+)>", p)) if p.startswith("<") else re.escape(p) for p in pieces)
         # A path the spec writes with a trailing slash is also taken without it.
         return re.compile("^" + (pattern[:-1] + "/?" if pattern.endswith("/") else pattern) + "$")
 
@@ -111,6 +113,8 @@ ROUTES: tuple[Route, ...] = (
         "list the manifests whose subject is a digest",
         "end-12",
     ),
+    Route("token", "token", ("GET", "POST"), "/token", EXACT, "issue a bearer token (Docker token authentication)", authenticated=False),
+    Route("jwks", "token", ("GET",), "/.well-known/jwks.json", EXACT, "the public keys tokens are signed with", authenticated=False),
     Route(
         "upload.session",
         "upload",
@@ -150,6 +154,9 @@ RESPONSES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
         (*_NAME, "DIGEST_INVALID", "BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "RANGE_INVALID", "SIZE_INVALID"),
     ),
     ("upload.session", "DELETE"): ("204", (*_NAME, "BLOB_UPLOAD_UNKNOWN")),
+    ("token", "GET"): ("200", ("UNAUTHORIZED", "TOOMANYREQUESTS")),
+    ("token", "POST"): ("200", ("UNAUTHORIZED", "TOOMANYREQUESTS", "UNSUPPORTED")),
+    ("jwks", "GET"): ("200", ()),
 }
 
 FALLBACK_FUNCTION = "base"  # serves $default and ANY /v2/{proxy+}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from registry import accounts
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response, link_header
 from registry.references import parse_name
-from registry.storage import metadata
+from registry.storage import metadata, principals
 
 # The most entries one page returns; a larger or absent ``n`` gets this many and a Link.
 MAX_PAGE = 1000
@@ -27,11 +28,34 @@ def _page(path: str, key: str, items: list[str], more: bool, limit: int, extra: 
     return Response.json(200, {**extra, key: items}, headers)
 
 
+def _pull_filter(request: Request):
+    """A predicate on catalog items: may the caller pull this repository?"""
+    caller = request.caller
+    if caller is None or caller.unrestricted:
+        return lambda item: True
+    user = principals.get_user(caller.user) if caller.user else None
+    principal = accounts.Principal(caller.user, bool(user and user.get("admin")))
+    return lambda item: "pull" in accounts.allowed_actions(principal, item["sk"], item)
+
+
 def repositories(request: Request) -> Response:
+    """Repositories the caller may pull, in lexical order, ``limit`` at a time."""
     limit = page_size(request)
     if limit == 0:
         return Response.json(200, {"repositories": []})
-    names, more = metadata.list_repositories(limit, request.arg("last"))
+    visible = _pull_filter(request)
+    names: list[str] = []
+    last, more = request.arg("last"), True
+    while more and len(names) < limit:
+        items, more = metadata.list_repositories(limit, last)
+        for position, item in enumerate(items):
+            if visible(item):
+                names.append(item["sk"])
+                if len(names) == limit:
+                    more = more or position < len(items) - 1
+                    break
+        if items:
+            last = items[-1]["sk"]
     return _page("/v2/_catalog", "repositories", names, more, limit, {})
 
 

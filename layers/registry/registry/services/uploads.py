@@ -55,9 +55,14 @@ def _progress_headers(name: str, upload_id: str, offset: int) -> dict:
     }
 
 
-def _load(name: str, upload_id: str) -> dict:
+def _owner(request: Request) -> str:
+    return getattr(request.caller, "user", "") or ""
+
+
+def _load(request: Request, name: str, upload_id: str) -> dict:
+    """The open session, only for the repository and the user that started it."""
     session = metadata.get_upload(upload_id) if _UPLOAD_ID.fullmatch(upload_id) else None
-    if session is None or session["name"] != name:
+    if session is None or session["name"] != name or session.get("owner", "") != _owner(request):
         raise RegistryError(OciError.BLOB_UPLOAD_UNKNOWN, "upload unknown: it was completed, cancelled, has expired or never existed")
     return session
 
@@ -79,15 +84,33 @@ def _check_length(request: Request, data: bytes):
         raise RegistryError(OciError.SIZE_INVALID, f"Content-Length {declared} but {len(data)} bytes received")
 
 
+def _mountable(request: Request, digest: Digest, source: str | None) -> dict | None:
+    """The link (or blob record) to mount from, only where the caller may read the blob.
+
+    With ``from``: that repository's link, if the caller's token may pull it.
+    Without: a link in any repository the token may pull; with authentication
+    off, any verified copy. Never a blob the caller could not have pulled.
+    """
+    caller = request.caller
+    if source is not None:
+        if caller is not None and not caller.may("repository", source, "pull"):
+            return None
+        return metadata.get_link(source, digest)
+    if caller is None or caller.unrestricted:
+        return metadata.get_blob(digest)
+    for repository in caller.readable_repositories():
+        link = metadata.get_link(repository, digest)
+        if link is not None:
+            return link
+    return None
+
+
 def start(request: Request, name: str) -> Response:
     parse_name(name)
     mount, source = request.arg("mount"), request.arg("from")
     if mount is not None:
         digest = Digest.parse(mount)
-        # With ``from``, the blob must be linked in that repository; without it,
-        # any verified copy will do (every repository is readable until access
-        # control lands, and then this must check the caller may read one).
-        found = metadata.get_link(parse_name(source), digest) if source else metadata.get_blob(digest)
+        found = _mountable(request, digest, parse_name(source) if source else None)
         if found is not None:
             metadata.link_blob(name, digest, int(found["size"]))
             return _created(name, digest)
@@ -101,7 +124,8 @@ def start(request: Request, name: str) -> Response:
         _store_verified(name, digest, request.body)
         return _created(name, digest)
     upload_id = uuid.uuid4().hex
-    metadata.create_upload(upload_id, {"name": name, "offset": 0, "etags": [], "hashes": hashing.new_states()})
+    session = {"name": name, "owner": _owner(request), "offset": 0, "etags": [], "hashes": hashing.new_states()}
+    metadata.create_upload(upload_id, session)
     headers = _progress_headers(name, upload_id, 0)
     # Chunks as large as a request can carry keep tail re-reads to one in two chunks.
     headers["OCI-Chunk-Min-Length"] = headers["OCI-Chunk-Max-Length"] = str(settings().chunk_max)
@@ -165,7 +189,7 @@ def _save(name: str, upload_id: str, session: dict, previous: int):
 
 def patch(request: Request, name: str, uuid: str) -> Response:
     parse_name(name)
-    session = _load(name, uuid)
+    session = _load(request, name, uuid)
     data = request.body
     _check_length(request, data)
     _check_range(request, session, name, uuid, data)
@@ -188,7 +212,7 @@ def patch(request: Request, name: str, uuid: str) -> Response:
 
 def status(request: Request, name: str, uuid: str) -> Response:
     parse_name(name)
-    session = _load(name, uuid)
+    session = _load(request, name, uuid)
     return Response(204, _progress_headers(name, uuid, int(session["offset"])))
 
 
@@ -201,7 +225,7 @@ def _discard_staging(upload_id: str, session: dict):
 
 def cancel(request: Request, name: str, uuid: str) -> Response:
     parse_name(name)
-    session = _load(name, uuid)
+    session = _load(request, name, uuid)
     _discard_staging(uuid, session)
     metadata.delete_upload(uuid)
     return Response(204)
@@ -213,7 +237,7 @@ def complete(request: Request, name: str, uuid: str) -> Response:
     if not wanted:
         raise RegistryError(OciError.DIGEST_INVALID, "the digest query parameter is required to complete an upload")
     digest = Digest.parse(wanted)
-    session = _load(name, uuid)
+    session = _load(request, name, uuid)
     data = request.body
     _check_length(request, data)
     _check_range(request, session, name, uuid, data)

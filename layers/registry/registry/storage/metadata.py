@@ -114,9 +114,9 @@ def repository_exists(name: str) -> bool:
     return dynamo.get(keys.catalog_key(name)) is not None
 
 
-def list_repositories(limit: int, last: str | None) -> tuple[list[str], bool]:
-    items, more = dynamo.query_page(keys.CATALOG_PK, "", limit, last)
-    return [item["sk"] for item in items], more
+def list_repositories(limit: int, last: str | None) -> tuple[list[dict], bool]:
+    """Catalog items (``sk`` is the name; visibility and grants decide who sees it)."""
+    return dynamo.query_page(keys.CATALOG_PK, "", limit, last)
 
 
 # --- blobs ---------------------------------------------------------------------------

@@ -1,0 +1,116 @@
+"""Bearer tokens: ES256 JWTs signed by an asymmetric key in AWS KMS.
+
+The private key never leaves KMS: signing sends the JWT's signing input to
+``kms:Sign`` (ECDSA_SHA_256) and turns the DER signature into JOSE's r‖s. Every
+function verifies with the public key, fetched with ``kms:GetPublicKey`` once
+per container, and accepts only ES256 with the expected ``kid``, ``iss``,
+``aud``, and ``exp``/``nbf``/``iat`` within a small leeway.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+from functools import cache
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+from registry import aws
+from registry.config import settings
+
+ALGORITHM = "ES256"
+LEEWAY_SECONDS = 30
+
+
+class InvalidToken(Exception):
+    """The token is malformed, forged, expired, not yet valid, or meant for another service."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@cache
+def _public_key() -> tuple[object, str, bytes]:
+    """(key object, kid, DER) of the signing key; one KMS call per container."""
+    der = aws.kms().get_public_key(KeyId=settings().token_key_id)["PublicKey"]
+    kid = _b64(hashlib.sha256(der).digest()[:15])
+    return load_der_public_key(der), kid, der
+
+
+def key_id() -> str:
+    return _public_key()[1]
+
+
+def jwks() -> dict:
+    """The public key as a JSON Web Key Set, so others can verify our tokens."""
+    key, kid, _ = _public_key()
+    numbers = key.public_numbers()
+    return {
+        "keys": [
+            {
+                "kty": "EC",
+                "crv": "P-256",
+                "alg": ALGORITHM,
+                "use": "sig",
+                "kid": kid,
+                "x": _b64(numbers.x.to_bytes(32, "big")),
+                "y": _b64(numbers.y.to_bytes(32, "big")),
+            }
+        ]
+    }
+
+
+def issue(subject: str, audience: str, access: list[dict]) -> tuple[str, int, int]:
+    """Sign a token; returns (token, issued_at, expires_in)."""
+    now = int(time.time())
+    lifetime = settings().token_seconds
+    header = {"typ": "JWT", "alg": ALGORITHM, "kid": key_id()}
+    claims = {
+        "iss": settings().token_issuer,
+        "sub": subject,
+        "aud": audience,
+        "exp": now + lifetime,
+        "nbf": now,
+        "iat": now,
+        "jti": secrets.token_hex(16),
+        "access": access,
+    }
+    signing_input = f"{_b64(json.dumps(header, separators=(',', ':')).encode())}.{_b64(json.dumps(claims, separators=(',', ':')).encode())}"
+    der = aws.kms().sign(
+        KeyId=settings().token_key_id, Message=signing_input.encode(), MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256"
+    )["Signature"]
+    r, s = decode_dss_signature(der)
+    return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}", now, lifetime
+
+
+def verify(token: str, audience: str) -> dict:
+    """The token's claims, or InvalidToken."""
+    key, kid, _ = _public_key()
+    try:
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") != ALGORITHM or header.get("kid") != kid:
+            raise InvalidToken("unexpected algorithm or key")
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=settings().token_issuer,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "nbf", "iat", "iss", "aud", "sub", "jti"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(str(exc)) from None
+    if not isinstance(claims.get("access"), list):
+        raise InvalidToken("no access claim")
+    return claims
+
+
+def reset():
+    _public_key.cache_clear()

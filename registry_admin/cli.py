@@ -1,0 +1,516 @@
+"""``registry-admin``: users, personal access tokens and repository access, from the command line.
+
+It writes the registry's DynamoDB table directly through ``registry.accounts``;
+the registry's functions read the same items on every request, so a change
+applies at once (a bearer token already issued lives on until it expires).
+
+Which table (one of):
+
+* ``--local``: the stack ``make run`` serves, described by ``.local-stack.json``
+  in the repository root (or the file ``$REGISTRY_LOCAL_STACK_FILE`` names);
+* ``--stack NAME [--region R]``: a deployed CloudFormation stack, through its
+  ``MetadataTableName`` output, with the caller's own AWS credentials;
+* ``--table NAME [--region R]``: a table named directly;
+* none of them: ``$METADATA_TABLE``.
+
+Secrets never appear on the command line: passwords are prompted for (twice)
+or read from standard input with ``--password-stdin``; a new access token is
+printed once and only its hash is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
+
+from registry import accounts, aws, config
+from registry.accounts import AccountError
+from registry.errors import RegistryError
+from registry.references import parse_name
+from registry.storage import principals
+
+PROG = "registry-admin"
+LOCAL_STACK_FILE_ENV = "REGISTRY_LOCAL_STACK_FILE"
+LOCAL_STACK_FILE = ".local-stack.json"
+STACK_OUTPUT = "MetadataTableName"
+
+# moto accepts any credentials; these keep the caller's real ones away from it.
+_LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+# Environment variables that would steer boto3 somewhere other than the local endpoint.
+_LOCAL_UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+
+
+class CliError(Exception):
+    """A refusal with a message for the operator (exit status 1)."""
+
+
+@dataclass
+class Target:
+    table: str
+    where: str  # for messages: "in us-east-1", "on the local stack (http://…)"
+    env: dict[str, str | None] = field(default_factory=dict)  # None: unset
+    endpoint: str | None = None  # the local stack's AWS endpoint
+
+
+# --- choosing the table ---------------------------------------------------------------------
+
+
+def repo_root() -> Path:
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "template.yaml").exists() else Path.cwd()
+
+
+def local_stack_file() -> Path:
+    override = os.environ.get(LOCAL_STACK_FILE_ENV)
+    return Path(override) if override else repo_root() / LOCAL_STACK_FILE
+
+
+def _local_target() -> Target:
+    path = local_stack_file()
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CliError(f"{path} not found: is `make run` running? (the local stack writes that file when it starts)") from None
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read {path} ({exc}); restart `make run` to rewrite it") from None
+    if not isinstance(data, dict) or not data.get("aws_endpoint") or not data.get("table"):
+        raise CliError(f"{path} lacks aws_endpoint or table; restart `make run` to rewrite it")
+    region = data.get("region") or "us-east-1"
+    env: dict[str, str | None] = {
+        **_LOCAL_CREDENTIALS,
+        **{name: None for name in _LOCAL_UNSET},
+        "AWS_ENDPOINT_URL": data["aws_endpoint"],
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "METADATA_TABLE": data["table"],
+        # A stale file points at a closed port: fail after one retry, not five.
+        "AWS_RETRY_MODE": "standard",
+        "AWS_MAX_ATTEMPTS": "2",
+    }
+    if data.get("bucket"):
+        env["BLOB_BUCKET"] = data["bucket"]
+    return Target(data["table"], f"on the local stack ({data['aws_endpoint']})", env, endpoint=data["aws_endpoint"])
+
+
+def _stack_target(stack: str, region: str | None) -> Target:
+    client = boto3.client("cloudformation", region_name=region)
+    region = client.meta.region_name
+    try:
+        stacks = client.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") == "ValidationError" and "does not exist" in error.get("Message", ""):
+            raise CliError(f"no CloudFormation stack {stack} in {region} (pass --region if it is elsewhere)") from None
+        raise
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs") or []}
+    if STACK_OUTPUT not in outputs:
+        status = stacks[0].get("StackStatus", "unknown")
+        raise CliError(f"stack {stack} in {region} has no output {STACK_OUTPUT} (status {status}): is it a registry stack, fully deployed?")
+    table = outputs[STACK_OUTPUT]
+    return Target(table, f"in {region} (stack {stack})", {"METADATA_TABLE": table, "AWS_DEFAULT_REGION": region, "AWS_REGION": region})
+
+
+def _region_env(region: str | None) -> dict[str, str | None]:
+    return {"AWS_DEFAULT_REGION": region, "AWS_REGION": region} if region else {}
+
+
+def resolve_target(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Target:
+    local, stack, table = getattr(args, "local", False), getattr(args, "stack", None), getattr(args, "table", None)
+    region = getattr(args, "region", None)
+    chosen = [option for option, value in (("--local", local), ("--stack", stack), ("--table", table)) if value]
+    if len(chosen) > 1:
+        parser.error(f"choose one target, not {' and '.join(chosen)}")
+    if local:
+        if region:
+            parser.error("--region does not apply to --local (the local stack's file names its region)")
+        return _local_target()
+    if stack:
+        return _stack_target(stack, region)
+    if table:
+        return Target(table, f"in {region}" if region else "", {"METADATA_TABLE": table, **_region_env(region)})
+    if os.environ.get("METADATA_TABLE"):
+        return Target(os.environ["METADATA_TABLE"], f"in {region}" if region else "", _region_env(region))
+    parser.error("choose the registry: --local, --stack NAME or --table NAME (or set METADATA_TABLE)")
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def environment(changes: dict[str, str | None]):
+    """Apply ``changes`` to os.environ (and drop cached settings and clients) for the block."""
+    saved = {name: os.environ.get(name) for name in changes}
+
+    def apply(values):
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        config.settings.cache_clear()
+        aws.reset()
+
+    apply(changes)
+    try:
+        yield
+    finally:
+        apply(saved)
+
+
+# --- input and output ----------------------------------------------------------------------------
+
+
+def _read_password(args: argparse.Namespace, user: str) -> str:
+    if args.password_stdin:
+        password = sys.stdin.read().rstrip("\r\n")
+        if not password:
+            raise CliError("no password on standard input")
+        return password
+    try:
+        password = getpass.getpass(f"New password for {user}: ")
+        if len(password) < accounts.PASSWORD_MIN:
+            raise CliError(f"passwords need at least {accounts.PASSWORD_MIN} characters")
+        again = getpass.getpass("Repeat the password: ")
+    except EOFError:
+        raise CliError("no password given (pipe one in with --password-stdin)") from None
+    if password != again:
+        raise CliError("the passwords do not match")
+    return password
+
+
+def _confirm(question: str) -> bool:
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    if not answer:  # end of input: nobody answered
+        sys.stderr.write("\n")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _when(timestamp: int | None, none: str = "never") -> str:
+    if not timestamp:
+        return none
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _print_table(header: list[str], rows: list[list[str]]):
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _print_json(value):
+    print(json.dumps(value, indent=2, sort_keys=True))
+
+
+def _repository_name(name: str) -> str:
+    try:
+        return parse_name(name)
+    except RegistryError as exc:
+        raise CliError(exc.message) from None
+
+
+def _require_user(user: str) -> dict:
+    record = principals.get_user(user)
+    if record is None:
+        raise AccountError(f"no user {user}")
+    return record
+
+
+# --- commands --------------------------------------------------------------------------------------
+
+
+def user_create(args) -> int:
+    accounts.validate_user_name(args.name)
+    if principals.get_user(args.name) is not None:
+        raise AccountError(f"user {args.name} exists already")
+    password = _read_password(args, args.name)
+    accounts.create_user(args.name, password, admin=args.admin)
+    print(f"created {'admin ' if args.admin else ''}user {args.name}")
+    return 0
+
+
+def user_passwd(args) -> int:
+    _require_user(args.name)
+    accounts.set_password(args.name, _read_password(args, args.name))
+    print(f"changed the password of {args.name} (their access tokens still work: `{PROG} token list {args.name}`)")
+    return 0
+
+
+def user_disable(args) -> int:
+    accounts.set_disabled(args.name, True)
+    print(f"disabled {args.name}: sign-ins with their password or access tokens are refused")
+    return 0
+
+
+def user_enable(args) -> int:
+    accounts.set_disabled(args.name, False)
+    print(f"enabled {args.name}")
+    return 0
+
+
+def user_delete(args) -> int:
+    _require_user(args.name)
+    if not args.yes and not _confirm(f"Delete user {args.name} and all their access tokens?"):
+        raise CliError(f"{args.name} not deleted (answer y, or pass --yes)")
+    accounts.delete_user(args.name)
+    print(f"deleted user {args.name} and their access tokens")
+    return 0
+
+
+def user_list(args) -> int:
+    users = accounts.list_users()
+    if getattr(args, "json", False):
+        _print_json(users)
+    elif not users:
+        print("no users")
+    else:
+        _print_table(
+            ["USER", "ADMIN", "DISABLED"], [[u["user"], "yes" if u["admin"] else "no", "yes" if u["disabled"] else "no"] for u in users]
+        )
+    return 0
+
+
+def user_admin(args) -> int:
+    accounts.set_admin(args.name, args.admin)
+    print(f"{args.name} is {'now' if args.admin else 'no longer'} an admin")
+    return 0
+
+
+def token_create(args) -> int:
+    if args.expires_days is not None and args.expires_days < 1:
+        raise CliError("--expires-days must be 1 or more (leave it out for a token that does not expire)")
+    created = accounts.create_access_token(args.user, args.scope, args.description, args.expires_days)
+    if getattr(args, "json", False):
+        _print_json(created)
+        return 0
+    # The token alone on stdout (TOKEN=$(registry-admin … token create …) works); the rest on stderr.
+    expires = f"expires {_when(created['expires_at'])}" if created["expires_at"] else "does not expire"
+    print(f"access token {created['id']} for {args.user}, scope {created['scope']}, {expires}:", file=sys.stderr)
+    print(created["token"], flush=True)
+    print("Copy it now: it cannot be shown again (only its hash is stored).", file=sys.stderr)
+    return 0
+
+
+def token_revoke(args) -> int:
+    accounts.revoke_access_token(args.user, args.id)
+    print(f"revoked access token {args.id} of {args.user}")
+    return 0
+
+
+def _token_status(token: dict, now: float) -> str:
+    if token["revoked"]:
+        return "revoked"
+    if token["expires_at"] and token["expires_at"] < now:
+        return "expired"
+    return "active"
+
+
+def token_list(args) -> int:
+    tokens = accounts.list_access_tokens(args.user)
+    if not tokens:
+        _require_user(args.user)
+    now = time.time()
+    listed = [{**token, "status": _token_status(token, now)} for token in tokens]
+    if getattr(args, "json", False):
+        _print_json(listed)
+    elif not listed:
+        print(f"{args.user} has no access tokens")
+    else:
+        rows = [[t["id"], t["scope"], t["status"], _when(t["created"], "-"), _when(t["expires_at"]), t["description"]] for t in listed]
+        _print_table(["ID", "SCOPE", "STATUS", "CREATED", "EXPIRES", "DESCRIPTION"], rows)
+    return 0
+
+
+def _note_if_new(name: str):
+    if principals.repository(name) is None:
+        print(f"note: {name} has no images yet; this applies to it once pushed", file=sys.stderr)
+
+
+def repo_visibility(args) -> int:
+    name = _repository_name(args.name)
+    if args.visibility not in accounts.VISIBILITIES:
+        raise AccountError("visibility is public or private")
+    _note_if_new(name)
+    accounts.set_visibility(name, args.visibility)
+    print(f"{name} is now {args.visibility}")
+    return 0
+
+
+def repo_grant(args) -> int:
+    name = _repository_name(args.name)
+    if args.action not in accounts.GRANTS:
+        raise AccountError(f"a grant is one of {', '.join(accounts.GRANTS)}")
+    _require_user(args.user)
+    _note_if_new(name)
+    accounts.grant(name, args.user, args.action)
+    print(f"granted {args.action} on {name} to {args.user}" + (" (push includes pull)" if args.action == "push" else ""))
+    return 0
+
+
+def repo_revoke(args) -> int:
+    name = _repository_name(args.name)
+    grants = (principals.repository(name) or {}).get("grants") or {}
+    if args.user not in grants:
+        raise AccountError(f"{args.user} has no grant on {name}")
+    accounts.revoke(name, args.user)
+    print(f"revoked the {grants[args.user]} grant of {args.user} on {name}")
+    return 0
+
+
+# --- the parser ----------------------------------------------------------------------------------------
+
+EPILOG = f"""\
+examples:
+  {PROG} --local user create alice --admin
+  echo "$PASSWORD" | {PROG} --stack registry user create ci --password-stdin
+  {PROG} --stack registry --region eu-west-1 token create ci --scope read --expires-days 90
+  {PROG} --local repo grant alice/app bob pull
+  {PROG} --table registry-metadata user list --json
+
+The target and --json may come before the command or after it.
+"""
+
+
+def _common_options() -> argparse.ArgumentParser:
+    # SUPPRESS: an option not given on a sub-command leaves what the main parser read.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    target = common.add_argument_group("target (one of; default: $METADATA_TABLE)")
+    target.add_argument(
+        "--local", action="store_true", help=f"the stack `make run` serves ({LOCAL_STACK_FILE}, or ${LOCAL_STACK_FILE_ENV})"
+    )
+    target.add_argument("--stack", metavar="NAME", help=f"a deployed CloudFormation stack (its {STACK_OUTPUT} output)")
+    target.add_argument("--table", metavar="NAME", help="a DynamoDB table")
+    target.add_argument("--region", metavar="REGION", help="AWS region of --stack or --table (default: your AWS configuration's)")
+    common.add_argument("--json", action="store_true", help="machine-readable output (list commands, token create)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Manage the users, access tokens and repository access of a serverless registry.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    groups = parser.add_subparsers(dest="group", metavar="{user,token,repo}", required=True)
+
+    def command(subparsers, name, handler, help_text):
+        sub = subparsers.add_parser(name, parents=[common], help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    password_help = "read the password from standard input (otherwise: prompt twice)"
+    user = groups.add_parser("user", help="create, change, list and delete users").add_subparsers(
+        dest="command", metavar="COMMAND", required=True
+    )
+    sub = command(user, "create", user_create, "create a user")
+    sub.add_argument("name")
+    sub.add_argument("--admin", action="store_true", help="may do everything to every repository")
+    sub.add_argument("--password-stdin", action="store_true", help=password_help)
+    sub = command(user, "passwd", user_passwd, "set a user's password")
+    sub.add_argument("name")
+    sub.add_argument("--password-stdin", action="store_true", help=password_help)
+    command(user, "disable", user_disable, "refuse a user's sign-ins (password and tokens)").add_argument("name")
+    command(user, "enable", user_enable, "allow a disabled user to sign in again").add_argument("name")
+    sub = command(user, "delete", user_delete, "delete a user and their access tokens")
+    sub.add_argument("name")
+    sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    command(user, "list", user_list, "list users")
+    sub = command(user, "admin", user_admin, "make a user an admin, or not")
+    sub.add_argument("name")
+    switch = sub.add_mutually_exclusive_group(required=True)
+    switch.add_argument("--on", dest="admin", action="store_true", default=None, help="make an admin")
+    switch.add_argument("--off", dest="admin", action="store_false", default=None, help="no longer an admin")
+
+    token = groups.add_parser("token", help="personal access tokens").add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = command(token, "create", token_create, "issue an access token (shown once)")
+    sub.add_argument("user")
+    sub.add_argument(
+        "--scope", default="read-write", metavar="{" + ",".join(accounts.SCOPES) + "}", help="what it allows (default: read-write)"
+    )
+    sub.add_argument("--description", default="", metavar="TEXT", help="what it is for")
+    sub.add_argument("--expires-days", type=int, metavar="N", help="expire after N days (default: never)")
+    sub = command(token, "revoke", token_revoke, "revoke an access token")
+    sub.add_argument("user")
+    sub.add_argument("id", help="the token's id (see token list)")
+    command(token, "list", token_list, "list a user's access tokens (never their secrets)").add_argument("user")
+
+    repo = groups.add_parser("repo", help="repository visibility and grants").add_subparsers(
+        dest="command", metavar="COMMAND", required=True
+    )
+    sub = command(repo, "visibility", repo_visibility, "make a repository public (anyone may pull) or private")
+    sub.add_argument("name")
+    sub.add_argument("visibility", metavar="{public,private}")
+    sub = command(repo, "grant", repo_grant, "let a user pull, or push (and pull), a repository")
+    sub.add_argument("name")
+    sub.add_argument("user")
+    sub.add_argument("action", metavar="{pull,push}")
+    sub = command(repo, "revoke", repo_revoke, "take a user's grant on a repository away")
+    sub.add_argument("name")
+    sub.add_argument("user")
+    return parser
+
+
+# --- running -----------------------------------------------------------------------------------------------
+
+
+def _aws_message(exc: Exception, target: Target | None) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "?"), error.get("Message", "")
+        if code == "ResourceNotFoundException" and target is not None:
+            return f"table {target.table} not found {target.where}".rstrip() + " (check the target and region)"
+        if code in ("UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException"):
+            return f"AWS refused the credentials ({code}): {message}"
+        return f"AWS error {code}: {message}"
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials: configure a profile (AWS_PROFILE, aws sso login) or environment credentials"
+    if isinstance(exc, NoRegionError):
+        return "no AWS region: pass --region or set AWS_DEFAULT_REGION"
+    if isinstance(exc, EndpointConnectionError) and target is not None and target.endpoint:
+        return f"cannot reach the local stack's AWS endpoint {target.endpoint}: is `make run` running?"
+    return f"AWS error: {exc}"
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    target = None
+    try:
+        args = parser.parse_args(argv)
+        target = resolve_target(parser, args)
+        with environment(target.env):
+            return args.handler(args)
+    except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except (AccountError, CliError) as exc:
+        return _fail(str(exc))
+    except (ClientError, BotoCoreError) as exc:
+        return _fail(_aws_message(exc, target))
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
