@@ -9,10 +9,11 @@ export PORT
 
 .PHONY: run test unit integration lint generate clean
 
-$(VENV)/.installed: requirements-dev.txt layers/registry/requirements.txt
+$(VENV)/.installed: requirements-dev.txt layers/registry/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -e .
 	touch $@
 
 run: $(VENV)/.installed

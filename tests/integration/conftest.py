@@ -1,16 +1,26 @@
 """The local stack, started once per test session, and real clients pointed at it.
 
+Token authentication is on, as it is by default: the stack starts with a known
+admin (``admin_creds``), and further users are made in-process through
+``registry.accounts`` (same process, same emulated AWS as the stack).
+Repositories are private unless a test makes them public.
+
 Clients that are missing make the tests fail (``support.require``), never skip:
 CI installs them (.ci/run).
 """
 
 from __future__ import annotations
 
+import secrets
+from typing import NamedTuple
+
 import pytest
 
 from local_stack.stack import LocalStack
 from support import free_port
 from support.dockerd import Dockerd
+
+ADMIN_USER = "admin"
 
 
 def pytest_collection_modifyitems(items):
@@ -19,10 +29,22 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.integration)
 
 
+class User(NamedTuple):
+    """A registry user; usable wherever the harness takes creds (``(user, password)``)."""
+
+    name: str
+    password: str
+
+    @property
+    def creds(self) -> str:
+        return f"{self.name}:{self.password}"
+
+
 @pytest.fixture(scope="session")
 def stack():
     """The registry as ``make run`` serves it: moto + the gateway routing from template.yaml."""
-    with LocalStack(port=free_port()) as running:
+    env = {"REGISTRY_ADMIN_USER": ADMIN_USER, "REGISTRY_ADMIN_PASSWORD": secrets.token_urlsafe(18)}
+    with LocalStack(port=free_port(), env=env) as running:
         yield running
 
 
@@ -33,6 +55,60 @@ def registry(stack) -> str:
 
 
 @pytest.fixture(scope="session")
+def admin_creds(stack) -> User:
+    """(user, password) of the admin the stack was started with: may do anything anywhere."""
+    user, password, generated = stack.admin
+    assert (user, generated) == (ADMIN_USER, False), stack.admin
+    return User(user, password)
+
+
+@pytest.fixture(scope="session")
+def accounts(stack):
+    """``registry.accounts``, working on the running stack's tables."""
+    from registry import accounts as module
+
+    return module
+
+
+@pytest.fixture(scope="session")
+def make_user(accounts):
+    """``make_user("carol")`` -> a new normal user with a random password (once per session)."""
+    made: dict[str, User] = {}
+
+    def make(name: str) -> User:
+        if name not in made:
+            password = secrets.token_urlsafe(15)
+            accounts.create_user(name, password)
+            made[name] = User(name, password)
+        return made[name]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def alice(make_user) -> User:
+    """A normal user: owns ``alice/...``, nothing else unless granted."""
+    return make_user("alice")
+
+
+@pytest.fixture(scope="session")
+def bob(make_user) -> User:
+    """Another normal user: owns ``bob/...``."""
+    return make_user("bob")
+
+
+@pytest.fixture(scope="session")
 def dockerd():
     with Dockerd() as daemon:
         yield daemon
+
+
+@pytest.fixture
+def docker_as(dockerd, registry):
+    """``docker_as(creds)``: ``docker login`` to the registry (logged out again after the test)."""
+
+    def login(creds):
+        return dockerd.login(registry, creds[0], creds[1])
+
+    yield login
+    dockerd.docker("logout", registry, check=False)

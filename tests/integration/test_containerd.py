@@ -3,7 +3,8 @@
 containerd uploads each blob with ``POST /v2/<repo>/blobs/uploads/`` then a
 single ``PUT ...?digest=`` carrying the whole blob (the monolithic path),
 and keeps the manifest bytes it imported, so an OCI archive round-trips to
-the very same digests.
+the very same digests. It signs in with ``--user`` as the admin (token
+authentication is on): ``POST /token`` with ``grant_type=password``.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def blob_writes(calls: list[Call], repo: str) -> list[Call]:
 
 
 def test_ctr_push_of_an_oci_archive_then_pull_keeps_every_digest(
-        registry, containerd, requests, tmp_path):
+        registry, containerd, requests, admin_creds, tmp_path):
     image = images.write_image(tmp_path / "layout", [400_000, 150_000], tag="v1")
     archive = oci_archive(tmp_path / "layout", "v1", tmp_path / "image.tar")
     assert containerd.import_archive(archive, base_name="local/ctr-oci") == ["local/ctr-oci:v1"]
@@ -80,9 +81,9 @@ def test_ctr_push_of_an_oci_archive_then_pull_keeps_every_digest(
     ref = f"{registry}/{repo}:v1"
     containerd.tag("local/ctr-oci:v1", ref)
 
-    containerd.push(ref)
+    containerd.push(ref, user=admin_creds)
 
-    assert skopeo.inspect_raw(ref) == image.manifest_bytes
+    assert skopeo.inspect_raw(ref, creds=admin_creds) == image.manifest_bytes
     # Monolithic uploads: per blob (config + 2 layers) one POST that opens an
     # upload, then one PUT of the whole blob to the Location it returned; no PATCH.
     writes = blob_writes(requests, repo)
@@ -97,14 +98,14 @@ def test_ctr_push_of_an_oci_archive_then_pull_keeps_every_digest(
     containerd.remove(ref, "local/ctr-oci:v1")
     assert not containerd.has_content(image.digest)
 
-    assert containerd.pull(ref) == image.digest
+    assert containerd.pull(ref, user=admin_creds) == image.digest
     assert containerd.content(image.digest) == image.manifest_bytes
     assert containerd.content(image.config.digest) == image.config_bytes
     for digest in image.layer_digests:
         assert containerd.content(digest) == images.read_blob(tmp_path / "layout", digest)
 
 
-def test_ctr_push_of_a_docker_archive_then_pull_by_digest(registry, containerd, tmp_path):
+def test_ctr_push_of_a_docker_archive_then_pull_by_digest(registry, containerd, admin_creds, tmp_path):
     image = images.write_image(tmp_path / "layout", [200_000], tag="v1")
     archive = images.to_docker_archive(tmp_path / "layout", "v1", tmp_path / "image.tar",
                                        "local/ctr-docker:v1")
@@ -115,9 +116,9 @@ def test_ctr_push_of_a_docker_archive_then_pull_by_digest(registry, containerd, 
     ref = f"{registry}/{repo}:v1"
     containerd.tag(name, ref)
 
-    containerd.push(ref)
+    containerd.push(ref, user=admin_creds)
 
-    raw = skopeo.inspect_raw(ref)
+    raw = skopeo.inspect_raw(ref, creds=admin_creds)
     assert sha256(raw) == imported
     assert raw == containerd.content(imported)
     manifest = json.loads(raw)
@@ -125,12 +126,12 @@ def test_ctr_push_of_a_docker_archive_then_pull_by_digest(registry, containerd, 
     assert manifest["config"]["digest"] == image.config.digest
     containerd.remove(ref, name)
     by_digest = f"{registry}/{repo}@{imported}"
-    assert containerd.pull(by_digest) == imported
+    assert containerd.pull(by_digest, user=admin_creds) == imported
     assert containerd.content(image.config.digest) == image.config_bytes
 
 
 def test_ctr_push_of_a_two_platform_index_then_pull_all_platforms(
-        registry, containerd, requests, tmp_path):
+        registry, containerd, requests, admin_creds, tmp_path):
     index = images.write_index(tmp_path / "layout", [120_000, 30_000], tag="multi")
     archive = oci_archive(tmp_path / "layout", "multi", tmp_path / "index.tar", all=True)
     (name,) = containerd.import_archive(archive, base_name="local/ctr-multi", all_platforms=True)
@@ -139,11 +140,11 @@ def test_ctr_push_of_a_two_platform_index_then_pull_all_platforms(
     ref = f"{registry}/{repo}:1.0"
     containerd.tag(name, ref)
 
-    containerd.push(ref)
+    containerd.push(ref, user=admin_creds)
 
-    assert skopeo.inspect_raw(ref) == index.index_bytes
+    assert skopeo.inspect_raw(ref, creds=admin_creds) == index.index_bytes
     for child in index.images:
-        assert skopeo.inspect_raw(f"{registry}/{repo}@{child.digest}") == child.manifest_bytes
+        assert skopeo.inspect_raw(f"{registry}/{repo}@{child.digest}", creds=admin_creds) == child.manifest_bytes
     # Children go up by digest before the index that names them.
     manifest_puts = [c.path.rsplit("/", 1)[1] for c in requests
                      if c.method == "PUT" and c.path.startswith(f"/v2/{repo}/manifests/")]
@@ -151,7 +152,7 @@ def test_ctr_push_of_a_two_platform_index_then_pull_all_platforms(
     assert sorted(manifest_puts[:-1]) == sorted(child.digest for child in index.images)
     containerd.remove(ref, name)
 
-    assert containerd.pull(ref, all_platforms=True) == index.digest
+    assert containerd.pull(ref, user=admin_creds, all_platforms=True) == index.digest
     assert set(containerd.image(ref)["platforms"].split(",")) == {"linux/amd64", "linux/arm64"}
     assert containerd.content(index.digest) == index.index_bytes
     for child in index.images:

@@ -1,4 +1,7 @@
-"""docker (dockerd from Debian's docker.io) against the local stack: push, pull, pull by digest."""
+"""docker (dockerd from Debian's docker.io) against the local stack: push, pull, pull by digest.
+
+docker is logged in as the admin for each test (token authentication is on).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,11 @@ from support import images, require
 @pytest.fixture(scope="module", autouse=True)
 def _clients():
     require("skopeo", "docker", "dockerd", "containerd")
+
+
+@pytest.fixture(autouse=True)
+def _logged_in_as_admin(docker_as, admin_creds):
+    docker_as(admin_creds)
 
 
 def test_docker_push_then_pull_by_tag_and_by_digest(registry, dockerd, tmp_path):
@@ -33,12 +41,12 @@ def test_docker_push_then_pull_by_tag_and_by_digest(registry, dockerd, tmp_path)
     assert dockerd.image_id(by_digest) == image.config.digest
 
 
-def test_docker_pull_of_a_multi_platform_index_picks_its_platform(registry, dockerd, tmp_path):
+def test_docker_pull_of_a_multi_platform_index_picks_its_platform(registry, dockerd, admin_creds, tmp_path):
     from support import skopeo
 
     index = images.write_index(tmp_path / "layout", [50_000], tag="multi")
     ref = f"{registry}/team/docker-multi:1"
-    skopeo.copy(images.oci_ref(tmp_path / "layout", "multi"), ref, all=True)
+    skopeo.copy(images.oci_ref(tmp_path / "layout", "multi"), ref, all=True, creds=admin_creds)
 
     assert dockerd.pull(ref) == index.digest
     native = {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]

@@ -97,6 +97,9 @@ def hash_password(password: str) -> str:
     return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}${b64(digest).decode()}"
 
 
+_DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
 def check_password(password: str, stored: str) -> bool:
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
@@ -154,8 +157,9 @@ def create_user(user: str, password: str, admin: bool = False):
 
 
 def set_password(user: str, password: str):
+    """New password; refresh tokens issued before it stop working (a leaked password is cut off)."""
     _validate_password(password)
-    _update(user, password=hash_password(password))
+    _update(user, password=hash_password(password), password_changed_ms=int(time.time() * 1000))
 
 
 def set_disabled(user: str, disabled: bool):
@@ -192,11 +196,13 @@ def create_access_token(user: str, scope: str = "read-write", description: str =
     """Issue a personal access token; the returned ``token`` is shown once and never stored."""
     if scope not in SCOPES:
         raise AccountError(f"scope must be one of {', '.join(SCOPES)}")
+    if expires_days is not None and int(expires_days) < 1:
+        raise AccountError("an access token expires after at least 1 day (or never: leave the expiry out)")
     if principals.get_user(user) is None:
         raise AccountError(f"no user {user}")
     token_id, secret, token = _new_secret(ACCESS_TOKEN_PREFIX)
     attributes = {"secret_sha256": _secret_hash(secret), "scope": scope, "description": description, "created": int(time.time()), "revoked": False}
-    if expires_days:
+    if expires_days is not None:
         attributes["expires_at"] = int(time.time()) + int(expires_days) * 86400
     principals.put_access_token(user, token_id, attributes)
     return {"id": token_id, "token": token, "scope": scope, "expires_at": attributes.get("expires_at")}
@@ -272,7 +278,9 @@ def sign_in(user: str, secret: str, source_address: str) -> Principal:
         if record is None or record.get("disabled") or item is None:
             _fail(user, source)
         return Principal(user, bool(record.get("admin")), SCOPES[item["scope"]], token[0])
-    if record is None or record.get("disabled") or not check_password(secret, record.get("password", "")):
+    # Unknown and disabled users cost one scrypt too, so timing does not tell which names exist.
+    password_ok = check_password(secret, (record or {}).get("password") or _DUMMY_HASH)
+    if record is None or record.get("disabled") or not password_ok:
         _fail(user, source)
     return Principal(user, bool(record.get("admin")))
 
@@ -282,7 +290,12 @@ def issue_refresh_token(principal: Principal) -> str:
     principals.put_refresh_token(
         principal.user,
         token_id,
-        {"secret_sha256": _secret_hash(secret), "token_id": principal.token_id, "expires_at": int(time.time()) + REFRESH_LIFETIME},
+        {
+            "secret_sha256": _secret_hash(secret),
+            "token_id": principal.token_id,
+            "created_ms": int(time.time() * 1000),
+            "expires_at": int(time.time()) + REFRESH_LIFETIME,
+        },
     )
     # The user name travels with the token so it can be looked up without a scan.
     return f"{token}.{principal.user}"
@@ -304,6 +317,7 @@ def redeem_refresh_token(refresh_token: str, source_address: str) -> Principal:
         and hmac.compare_digest(item["secret_sha256"], _secret_hash(parts[1]))
         and record is not None
         and not record.get("disabled")
+        and item.get("created_ms", 0) > record.get("password_changed_ms", 0)
     )
     if not valid:
         _fail(user, source)
@@ -356,4 +370,7 @@ def grant(name: str, user: str, action: str):
 
 
 def revoke(name: str, user: str):
+    grants = (principals.repository(name) or {}).get("grants") or {}
+    if user not in grants:
+        raise AccountError(f"{user} has no grant on {name}")
     principals.set_repository_access(name, grant=(user, None))

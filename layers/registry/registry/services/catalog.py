@@ -32,10 +32,10 @@ def _pull_filter(request: Request):
     """A predicate on catalog items: may the caller pull this repository?"""
     caller = request.caller
     if caller is None or caller.unrestricted:
-        return lambda item: True
+        return lambda item: "created" in item
     user = principals.get_user(caller.user) if caller.user else None
     principal = accounts.Principal(caller.user, bool(user and user.get("admin")))
-    return lambda item: "pull" in accounts.allowed_actions(principal, item["sk"], item)
+    return lambda item: "created" in item and "pull" in accounts.allowed_actions(principal, item["sk"], item)
 
 
 def repositories(request: Request) -> Response:

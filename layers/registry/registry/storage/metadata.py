@@ -111,7 +111,9 @@ def list_tags(name: str, limit: int, last: str | None) -> tuple[list[str], bool]
 
 
 def repository_exists(name: str) -> bool:
-    return dynamo.get(keys.catalog_key(name)) is not None
+    """A manifest was pushed to it (an item holding only access settings does not count)."""
+    item = dynamo.get(keys.catalog_key(name))
+    return item is not None and "created" in item
 
 
 def list_repositories(limit: int, last: str | None) -> tuple[list[dict], bool]:

@@ -152,11 +152,15 @@ def repository(name: str) -> dict | None:
 
 
 def set_repository_access(name: str, visibility: str | None = None, grant: tuple[str, str | None] | None = None):
-    """Set visibility, or grant (user, action) / revoke (user, None), creating the item if needed."""
+    """Set visibility, or grant (user, action) / revoke (user, None).
+
+    Creates the catalog item if needed (so access can be set before the first
+    push) without ``created``: the repository exists once a manifest is pushed.
+    """
     now = int(time.time())
     names = {}
     values = {":now": now}
-    sets = ["created = if_not_exists(created, :now)", "updated = :now"]
+    sets = ["access_updated = :now"]
     removes = []
     if visibility is not None:
         sets.append("visibility = :visibility")
