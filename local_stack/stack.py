@@ -9,6 +9,8 @@ Settings it reads (each maps to a template parameter on AWS):
                                                     generated password, printed at start)
     REGISTRY_DEFAULT_VISIBILITY=public|private      DefaultVisibility (default private)
     REGISTRY_AUTH=off                               AuthEnabled=false: for experiments only
+    REGISTRY_RATE_LIMIT_ANONYMOUS='100;w=21600'     RateLimitAnonymous
+    REGISTRY_RATE_LIMIT_AUTHENTICATED='200;w=21600' RateLimitAuthenticated
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ class LocalStack:
         if settings.get("REGISTRY_AUTH", "on").lower() == "off":
             os.environ["AUTH_ENABLED"] = "false"
         os.environ["DEFAULT_VISIBILITY"] = settings.get("REGISTRY_DEFAULT_VISIBILITY", "private")
+        for local, variable in (("REGISTRY_RATE_LIMIT_ANONYMOUS", "RATE_LIMIT_ANONYMOUS"), ("REGISTRY_RATE_LIMIT_AUTHENTICATED", "RATE_LIMIT_AUTHENTICATED")):
+            if settings.get(local):
+                os.environ[variable] = settings[local]
         os.environ.update(self.extra_env)
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         for layer in template.layer_paths():

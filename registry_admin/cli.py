@@ -290,6 +290,13 @@ def user_admin(args) -> int:
     return 0
 
 
+def user_ratelimit(args) -> int:
+    limit = None if args.limit == "default" else args.limit
+    accounts.set_pull_limit(args.name, limit)
+    print(f"{args.name}: pull rate limit {limit or 'the default for signed-in users'} (from their next token)")
+    return 0
+
+
 def token_create(args) -> int:
     if args.expires_days is not None and args.expires_days < 1:
         raise CliError("--expires-days must be 1 or more (leave it out for a token that does not expire)")
@@ -437,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     switch = sub.add_mutually_exclusive_group(required=True)
     switch.add_argument("--on", dest="admin", action="store_true", default=None, help="make an admin")
     switch.add_argument("--off", dest="admin", action="store_false", default=None, help="no longer an admin")
+    sub = command(user, "ratelimit", user_ratelimit, "override a user's pull rate limit (e.g. a CI robot)")
+    sub.add_argument("name")
+    sub.add_argument("limit", help="COUNT;w=SECONDS (e.g. '1000;w=21600'), unlimited, or default")
 
     token = groups.add_parser("token", help="personal access tokens").add_subparsers(dest="command", metavar="COMMAND", required=True)
     sub = command(token, "create", token_create, "issue an access token (shown once)")

@@ -438,3 +438,15 @@ def test_local_against_a_moto_server(moto_server, tmp_path, monkeypatch, capsys)
     config.settings.cache_clear()
     assert accounts.sign_in("carol", PASSWORD, SOURCE).user == "carol"
     assert accounts.sign_in("carol", token, SOURCE).token_actions == ("pull",)
+
+
+def test_user_ratelimit_sets_and_clears_an_override(moto, capsys):
+    from registry.storage import principals
+    from registry_admin import cli
+
+    assert cli.main(["--table", "registry-metadata", "user", "ratelimit", "admin", "unlimited"]) == 0
+    assert principals.get_user("admin")["pull_limit"] == "unlimited"
+    assert cli.main(["--table", "registry-metadata", "user", "ratelimit", "admin", "default"]) == 0
+    assert "pull_limit" not in principals.get_user("admin")
+    assert cli.main(["--table", "registry-metadata", "user", "ratelimit", "admin", "lots"]) == 1
+    assert "COUNT;w=SECONDS" in capsys.readouterr().err

@@ -26,15 +26,31 @@ def pushed(client, aws_calls):
     return manifest, digest
 
 
-@pytest.mark.parametrize(
-    ("method", "reference", "dynamodb_budget"),
-    [("GET", "v1", 1), ("HEAD", "v1", 1), ("GET", "digest", 1), ("HEAD", "digest", 1)],
-)
-def test_manifest_pull_reads_one_dynamodb_item_and_nothing_from_s3(client, aws_calls, pushed, method, reference, dynamodb_budget):
+@pytest.mark.parametrize("reference", ["v1", "digest"])
+def test_manifest_get_is_one_read_and_the_pull_counter_write(client, aws_calls, pushed, reference):
     _, digest = pushed
-    reply, calls = measure(aws_calls, client, method, f"/v2/team/app/manifests/{digest if reference == 'digest' else reference}")
+    reply, calls = measure(aws_calls, client, "GET", f"/v2/team/app/manifests/{digest if reference == 'digest' else reference}")
     assert reply.status == 200
-    assert calls == [("dynamodb", "GetItem")] * dynamodb_budget
+    assert calls == [("dynamodb", "GetItem"), ("dynamodb", "UpdateItem")]
+
+
+@pytest.mark.parametrize("reference", ["v1", "digest"])
+def test_manifest_head_reads_manifest_and_counter_in_one_call(client, aws_calls, pushed, reference):
+    _, digest = pushed
+    reply, calls = measure(aws_calls, client, "HEAD", f"/v2/team/app/manifests/{digest if reference == 'digest' else reference}")
+    assert reply.status == 200
+    assert calls == [("dynamodb", "BatchGetItem")]
+
+
+def test_an_unlimited_caller_pays_only_the_manifest_read(client, aws_calls, pushed):
+    from registry import accounts
+
+    accounts.set_pull_limit("admin", "unlimited")
+    client.tokens.clear()
+    for method in ("GET", "HEAD"):
+        reply, calls = measure(aws_calls, client, method, "/v2/team/app/manifests/v1")
+        assert reply.status == 200 and reply.header("ratelimit-limit") is None
+        assert calls == [("dynamodb", "GetItem")]
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])

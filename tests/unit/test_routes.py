@@ -109,3 +109,25 @@ def test_the_endpoint_table_describes_every_route_and_method_with_real_error_cod
     for success, errors in routes.RESPONSES.values():
         assert all(status.strip().isdigit() for status in success.split(","))
         assert all(error in OciError.__members__ for error in errors)
+
+
+def test_the_layer_ships_every_third_party_package_the_registry_imports():
+    """What works here because the dev venv has it would fail on AWS if the layer lacked it."""
+    import ast
+    import sys
+
+    shipped = {"boto3", "botocore"}  # in the Lambda runtime
+    for line in (ROOT / "layers/registry/requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            shipped.add(line.split("==")[0].split("[")[0].lower().replace("-", "_"))
+    aliases = {"jwt": "pyjwt", "aws_lambda_powertools": "aws_lambda_powertools"}
+    imported = set()
+    for path in (ROOT / "layers/registry/registry").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    third_party = {name for name in imported if name not in sys.stdlib_module_names and name != "registry"}
+    assert {aliases.get(name, name) for name in third_party} <= shipped

@@ -25,7 +25,7 @@ import ipaddress
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from registry.config import settings
 from registry.storage import principals
@@ -77,7 +77,7 @@ class Principal:
     # What the credential itself allows (an access token's scope); None: no limit.
     token_actions: tuple[str, ...] | None = None
     token_id: str | None = None
-    extra: dict = field(default_factory=dict)
+    pull_limit: str | None = None  # an override of the pull rate limit (registry.ratelimit)
 
     @property
     def anonymous(self) -> bool:
@@ -168,6 +168,20 @@ def set_disabled(user: str, disabled: bool):
 
 def set_admin(user: str, admin: bool):
     _update(user, admin=admin)
+
+
+def set_pull_limit(user: str, limit: str | None):
+    """Override the user's pull rate limit: ``COUNT;w=SECONDS``, ``unlimited``, or None for the default."""
+    if limit is not None:
+        from registry import ratelimit
+
+        try:
+            ratelimit.parse(limit)
+        except ValueError as exc:
+            raise AccountError(str(exc)) from None
+    if principals.get_user(user) is None:
+        raise AccountError(f"no user {user}")
+    principals.set_user_pull_limit(user, limit)
 
 
 def _update(user: str, **changes):
@@ -277,12 +291,12 @@ def sign_in(user: str, secret: str, source_address: str) -> Principal:
         item = _live_access_token(user, *token) if record else None
         if record is None or record.get("disabled") or item is None:
             _fail(user, source)
-        return Principal(user, bool(record.get("admin")), SCOPES[item["scope"]], token[0])
+        return Principal(user, bool(record.get("admin")), SCOPES[item["scope"]], token[0], record.get("pull_limit"))
     # Unknown and disabled users cost one scrypt too, so timing does not tell which names exist.
     password_ok = check_password(secret, (record or {}).get("password") or _DUMMY_HASH)
     if record is None or record.get("disabled") or not password_ok:
         _fail(user, source)
-    return Principal(user, bool(record.get("admin")))
+    return Principal(user, bool(record.get("admin")), pull_limit=record.get("pull_limit"))
 
 
 def issue_refresh_token(principal: Principal) -> str:
@@ -328,7 +342,7 @@ def redeem_refresh_token(refresh_token: str, source_address: str) -> Principal:
         if not live:
             _fail(user, source)
         token_actions = SCOPES[access["scope"]]
-    return Principal(user, bool(record.get("admin")), token_actions, item.get("token_id"))
+    return Principal(user, bool(record.get("admin")), token_actions, item.get("token_id"), record.get("pull_limit"))
 
 
 # --- repository access -------------------------------------------------------------------------

@@ -36,6 +36,7 @@ class Caller:
     user: str  # "" for an anonymous token
     access: tuple = ()
     unrestricted: bool = False  # authentication switched off
+    rate_limit: str | None = None  # the account's pull-limit override (claim "rl")
 
     @property
     def anonymous(self) -> bool:
@@ -102,7 +103,7 @@ def authorize(request, route_name: str, params: dict) -> Caller:
         raise RegistryError(
             OciError.UNAUTHORIZED, "invalid or expired token", headers={"WWW-Authenticate": challenge(request, scopes, "invalid_token")}
         ) from None
-    caller = Caller(claims.get("sub") or "", tuple(e for e in claims["access"] if isinstance(e, dict)))
+    caller = Caller(claims.get("sub") or "", tuple(e for e in claims["access"] if isinstance(e, dict)), rate_limit=claims.get("rl"))
     for scope in scopes:
         if not all(caller.may(scope.type, scope.name, action) for action in scope.actions):
             error = OciError.UNAUTHORIZED if caller.anonymous else OciError.INSUFFICIENT_SCOPE

@@ -66,8 +66,12 @@ def jwks() -> dict:
     }
 
 
-def issue(subject: str, audience: str, access: list[dict]) -> tuple[str, int, int]:
-    """Sign a token; returns (token, issued_at, expires_in)."""
+def issue(subject: str, audience: str, access: list[dict], rate_limit: str | None = None) -> tuple[str, int, int]:
+    """Sign a token; returns (token, issued_at, expires_in).
+
+    ``rate_limit`` (claim ``rl``) carries an account's pull-limit override, so
+    the manifest function needs no extra read to apply it.
+    """
     now = int(time.time())
     lifetime = settings().token_seconds
     header = {"typ": "JWT", "alg": ALGORITHM, "kid": key_id()}
@@ -81,6 +85,8 @@ def issue(subject: str, audience: str, access: list[dict]) -> tuple[str, int, in
         "jti": secrets.token_hex(16),
         "access": access,
     }
+    if rate_limit:
+        claims["rl"] = rate_limit
     signing_input = f"{_b64(json.dumps(header, separators=(',', ':')).encode())}.{_b64(json.dumps(claims, separators=(',', ':')).encode())}"
     der = aws.kms().sign(
         KeyId=settings().token_key_id, Message=signing_input.encode(), MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256"

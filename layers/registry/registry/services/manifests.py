@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from registry import manifests as media
+from registry import ratelimit
 from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
 from registry.references import Digest, parse_name, parse_reference
-from registry.storage import blobstore, metadata
+from registry.storage import blobstore, metadata, ratelimits
 
 # Manifests up to this size are kept in the DynamoDB item itself (items are
 # limited to 400 KB); larger ones go to the S3 blob store.
@@ -20,16 +23,40 @@ def _unknown(name: str, reference: str) -> RegistryError:
     return RegistryError(OciError.MANIFEST_UNKNOWN, f"manifest unknown: {reference}", detail={"name": name, "reference": reference})
 
 
+# Counts a GET's pull while the manifest is read: the two round trips overlap.
+_COUNTING = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pull-counter")
+
+
 def get(request: Request, name: str, reference: str) -> Response:
+    """GET or HEAD a manifest, with Docker Hub's pull rate-limit headers (see registry.ratelimit)."""
     parse_name(name)
     ref = parse_reference(reference)
-    if isinstance(ref, Digest):
-        record, digest = metadata.get_manifest(name, ref), ref
-    else:
-        record = metadata.get_tag(name, ref)
-        digest = Digest.parse(record["digest"]) if record else None
+    key = metadata.manifest_record_key(name, ref)
+    meter = ratelimit.meter(request)
+    if meter is None:
+        return _manifest_response(request, name, reference, ref, metadata.get_record(key), {})
+    if request.method == "HEAD":
+        record, counter = metadata.get_records(key, meter.key())
+        return _manifest_response(request, name, reference, ref, record, meter.headers(ratelimits.used(counter)))
+    counting = _COUNTING.submit(meter.count)
+    record = metadata.get_record(key)
+    used = counting.result()  # raises 429 TOOMANYREQUESTS at the limit
+    try:
+        response = _manifest_response(request, name, reference, ref, record, {})
+    except RegistryError:
+        meter.refund()  # nothing was pulled
+        raise
+    if record["media_type"] in media.INDEX_TYPES:
+        meter.refund()  # the platform manifests that follow are the pulls
+        used -= 1
+    response.headers.update(meter.headers(used))
+    return response
+
+
+def _manifest_response(request: Request, name: str, reference: str, ref, record: dict | None, extra: dict) -> Response:
     if record is None:
         raise _unknown(name, reference)
+    digest = ref if isinstance(ref, Digest) else Digest.parse(record["digest"])
     media_type = record["media_type"]
     if not media.acceptable(media_type, request.header("accept")):
         raise RegistryError(
@@ -42,6 +69,7 @@ def get(request: Request, name: str, reference: str) -> Response:
         "Docker-Content-Digest": str(digest),
         "Content-Length": str(record["size"]),
         "ETag": f'"{digest}"',
+        **extra,
     }
     if request.method == "HEAD":
         return Response(200, headers)

@@ -61,7 +61,7 @@ def _grant(principal: accounts.Principal, requested: list[scopes.Scope]) -> list
 
 def _issue(request: Request, principal: accounts.Principal, requested: list[scopes.Scope]) -> dict:
     access = _grant(principal, requested)
-    token, issued, lifetime = tokens.issue(principal.user, guard.service_of(request), access)
+    token, issued, lifetime = tokens.issue(principal.user, guard.service_of(request), access, principal.pull_limit)
     return {
         "token": token,
         "access_token": token,

@@ -66,6 +66,18 @@ def get(key: dict, consistent: bool = False) -> dict | None:
     return decode(response.get("Item"))
 
 
+def get_many(key_list: list[dict], consistent: bool = False) -> list[dict | None]:
+    """Several items in one BatchGetItem (at most 100 keys), in the order asked; None where absent."""
+    request = {table(): {"Keys": [encode(key) for key in key_list], "ConsistentRead": consistent}}
+    found = {}
+    while request:
+        response = aws.dynamodb().batch_get_item(RequestItems=request)
+        for item in response.get("Responses", {}).get(table(), []):
+            found[(item["pk"]["S"], item["sk"]["S"])] = decode(item)
+        request = response.get("UnprocessedKeys") or None
+    return [found.get((key["pk"], key["sk"])) for key in key_list]
+
+
 def put(key: dict, attributes: dict, condition: str | None = None, values: dict | None = None, names: dict | None = None):
     args = {"TableName": table(), "Item": encode({**key, **attributes})}
     if condition:

@@ -18,6 +18,20 @@ from registry.storage.dynamo import Conflict  # noqa: F401 - part of this module
 # --- manifests and tags ----------------------------------------------------------
 
 
+def manifest_record_key(name: str, reference) -> dict:
+    """Where a pull by ``reference`` (a Digest or a tag) reads: the manifest item or the tag's copy."""
+    return keys.manifest_key(name, reference) if isinstance(reference, Digest) else keys.tag_key(name, reference)
+
+
+def get_record(key: dict) -> dict | None:
+    return dynamo.get(key)
+
+
+def get_records(*key_list: dict) -> list[dict | None]:
+    """Several items in one round trip (a HEAD reads its manifest and its rate counter together)."""
+    return dynamo.get_many(list(key_list))
+
+
 def get_tag(name: str, tag: str) -> dict | None:
     return dynamo.get(keys.tag_key(name, tag))
 

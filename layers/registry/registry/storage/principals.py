@@ -46,6 +46,14 @@ def update_user(user: str, **changes):
         raise
 
 
+def set_user_pull_limit(user: str, limit: str | None):
+    expression = "SET pull_limit = :limit" if limit is not None else "REMOVE pull_limit"
+    args = {"TableName": dynamo.table(), "Key": dynamo.encode(keys.user_key(user)), "UpdateExpression": expression}
+    if limit is not None:
+        args["ExpressionAttributeValues"] = dynamo.encode({":limit": limit})
+    aws.dynamodb().update_item(**args)
+
+
 def delete_user(user: str) -> bool:
     """Delete the user and everything under it (access and refresh tokens)."""
     items, more = dynamo.query_page(keys.user_pk(user), "", 1000, None)
