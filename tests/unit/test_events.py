@@ -722,3 +722,36 @@ def test_jwks_publishes_the_signing_key(moto):
     assert reply.status == 200
     [key] = reply.json()["keys"]
     assert (key["kty"], key["crv"], key["alg"]) == ("EC", "P-256", "ES256")
+
+
+# --- search and the management API --------------------------------------------------------
+
+
+def test_search_ping_and_search_answer_from_their_events(moto):
+    assert invoke(event("search-ping-get.json")).json() == {"standalone": True}
+    push_image("library/hello")
+    document = invoke(event("search-get.json")).json()
+    assert [r["name"] for r in document["results"]] == ["library/hello"]
+
+
+@pytest.mark.parametrize("filename", events_of("repo-get"))
+def test_repository_view_of_an_unknown_repository_is_name_unknown(moto, filename):
+    assert invoke(event(filename)).error_codes == ["NAME_UNKNOWN"]
+
+
+@pytest.mark.parametrize("kind", ["repo-description-put", "repo-official-put", "repo-get"])
+def test_repository_management_events_answer_200_once_the_repository_exists(moto, kind):
+    for filename in events_of(kind):
+        sample = event(filename)
+        push_image(repository(sample))
+        reply = invoke(sample)
+        assert reply.status == 200, (filename, reply.body)
+        assert reply.json()["name"] == repository(sample)
+
+
+@pytest.mark.parametrize("kind", ["repo-star-put", "repo-star-delete"])
+def test_starring_needs_a_signed_in_user_which_these_events_lack(moto, kind):
+    for filename in events_of(kind):
+        sample = event(filename)
+        push_image(repository(sample))
+        assert invoke(sample).error_codes == ["UNAUTHORIZED"], filename

@@ -22,8 +22,13 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
                                           (a manifest whose subject is <subject>)
     REPO#<name>        CHILD#<child>#<index>
                                           (index <index> lists manifest <child>)
-    CATALOG            <name>             created, updated, visibility, grants
+    CATALOG            <name>             created, updated, visibility, grants,
+                                          description, stars, official
                                           (one per repository; grants: user -> pull|push)
+    STAR#<name>        <user>             (one per user who starred the repository)
+    GRAM#<gram>        <name>             (the name contains <gram>: every 1 to 3
+                                          character substring, for substring search)
+    WORD#<word>        <name>             (the description has the whole word <word>)
     BLOB#<digest>      BLOB               size, created   (the verified S3 object)
     UPLOAD#<uuid>      UPLOAD             name, owner, offset, hash states, tail_key,
                                           multipart id, part ETags, expires_at (TTL)
@@ -131,3 +136,15 @@ def refresh_token_key(user: str, token_id: str) -> dict:
 
 def throttle_key(kind: str, key: str) -> dict:
     return {"pk": f"THROTTLE#{kind}#{key}", "sk": "THROTTLE"}
+
+
+def star_key(name: str, user: str) -> dict:
+    return {"pk": f"STAR#{name}", "sk": user}
+
+
+def gram_key(gram: str, name: str) -> dict:
+    return {"pk": f"GRAM#{gram}", "sk": name}
+
+
+def word_key(word: str, name: str) -> dict:
+    return {"pk": f"WORD#{word}", "sk": name}

@@ -115,6 +115,12 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("token", "token", ("GET", "POST"), "/token", EXACT, "issue a bearer token (Docker token authentication)", authenticated=False),
     Route("jwks", "token", ("GET",), "/.well-known/jwks.json", EXACT, "the public keys tokens are signed with", authenticated=False),
+    Route("search.ping", "search", ("GET",), "/v1/_ping", EXACT, "docker search's version check", authenticated=False),
+    Route("search", "search", ("GET",), "/v1/search", EXACT, "docker search", authenticated=False),
+    Route("repo.description", "search", ("PUT",), "/api/v1/repositories/<name>/description", PER_DEPTH, "set a repository's description"),
+    Route("repo.star", "search", ("PUT", "DELETE"), "/api/v1/repositories/<name>/star", PER_DEPTH, "star or unstar a repository"),
+    Route("repo.official", "search", ("PUT",), "/api/v1/repositories/<name>/official", PER_DEPTH, "mark a repository official (admins)"),
+    Route("repo", "search", ("GET",), "/api/v1/repositories/<name>", PER_DEPTH, "a repository's description, stars and flags"),
     Route(
         "upload.session",
         "upload",
@@ -157,6 +163,13 @@ RESPONSES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("token", "GET"): ("200", ("UNAUTHORIZED", "TOOMANYREQUESTS")),
     ("token", "POST"): ("200", ("UNAUTHORIZED", "TOOMANYREQUESTS", "UNSUPPORTED")),
     ("jwks", "GET"): ("200", ()),
+    ("search.ping", "GET"): ("200", ()),
+    ("search", "GET"): ("200", ("UNAUTHORIZED", "PAGINATION_NUMBER_INVALID", "TOOMANYREQUESTS")),
+    ("repo", "GET"): ("200", (*_NAME, "NAME_UNKNOWN")),
+    ("repo.description", "PUT"): ("200", (*_NAME, "NAME_UNKNOWN", "REQUEST_INVALID")),
+    ("repo.star", "PUT"): ("200", (*_NAME, "NAME_UNKNOWN", "UNAUTHORIZED")),
+    ("repo.star", "DELETE"): ("200", (*_NAME, "NAME_UNKNOWN", "UNAUTHORIZED")),
+    ("repo.official", "PUT"): ("200", (*_NAME, "NAME_UNKNOWN", "DENIED", "REQUEST_INVALID")),
 }
 
 FALLBACK_FUNCTION = "base"  # serves $default and ANY /v2/{proxy+}

@@ -27,6 +27,8 @@ from registry.errors import OciError, RegistryError
 # distribution's method -> action mapping: writes need pull as well as push.
 _ACTIONS = {"GET": ("pull",), "HEAD": ("pull",), "POST": ("pull", "push"), "PUT": ("pull", "push"), "PATCH": ("pull", "push"), "DELETE": ("delete",)}
 CATALOG_SCOPE = Scope("registry", "catalog", ("*",))
+# The management API's routes, by the repository action each needs.
+_ROUTE_ACTIONS = {"repo": ("pull",), "repo.star": ("pull",), "repo.official": ("pull",), "repo.description": ("pull", "push")}
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ def needed(route_name: str, method: str, params: dict) -> list[Scope]:
         return []
     if route_name == "catalog":
         return [CATALOG_SCOPE]
-    return [Scope("repository", params["name"], _ACTIONS[method])]
+    actions = _ROUTE_ACTIONS.get(route_name) or _ACTIONS[method]
+    return [Scope("repository", params["name"], actions)]
 
 
 def service_of(request) -> str:

@@ -10,7 +10,7 @@ from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
 from registry.references import Digest, parse_name, parse_reference
-from registry.storage import blobstore, metadata, ratelimits
+from registry.storage import blobstore, metadata, ratelimits, search_index
 
 # Manifests up to this size are kept in the DynamoDB item itself (items are
 # limited to 400 KB); larger ones go to the S3 blob store.
@@ -89,8 +89,7 @@ def put(request: Request, name: str, reference: str) -> Response:
     digest = Digest.of(body, ref.algorithm if isinstance(ref, Digest) else "sha256")
     if isinstance(ref, Digest) and digest != ref:
         raise RegistryError(OciError.DIGEST_INVALID, f"manifest digest is {digest}, not {ref}")
-    missing = metadata.missing_links(name, list(manifest.blobs)) if manifest.blobs else []
-    missing += metadata.missing_manifests(name, list(manifest.manifests)) if manifest.manifests else []
+    missing, repository = metadata.check_references(name, list(manifest.blobs), list(manifest.manifests))
     if missing:
         raise RegistryError(
             OciError.MANIFEST_BLOB_UNKNOWN,
@@ -107,6 +106,8 @@ def put(request: Request, name: str, reference: str) -> Response:
     if manifest.subject is not None:
         referrer = {"media_type": manifest.media_type, "size": len(body), "artifact_type": manifest.referrer_artifact_type, "annotations": manifest.annotations}
     metadata.put_manifest(name, digest, record, None if isinstance(ref, Digest) else ref, referrer, manifest.manifests)
+    if repository is None or "created" not in repository:
+        search_index.add_repository(name)  # a new repository becomes findable by name
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": str(digest)}
     if manifest.subject is not None:
         headers["OCI-Subject"] = str(manifest.subject)

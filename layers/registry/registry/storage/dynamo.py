@@ -67,14 +67,16 @@ def get(key: dict, consistent: bool = False) -> dict | None:
 
 
 def get_many(key_list: list[dict], consistent: bool = False) -> list[dict | None]:
-    """Several items in one BatchGetItem (at most 100 keys), in the order asked; None where absent."""
-    request = {table(): {"Keys": [encode(key) for key in key_list], "ConsistentRead": consistent}}
+    """Items by key with BatchGetItem (100 keys a call), in the order asked; None where absent."""
     found = {}
-    while request:
-        response = aws.dynamodb().batch_get_item(RequestItems=request)
-        for item in response.get("Responses", {}).get(table(), []):
-            found[(item["pk"]["S"], item["sk"]["S"])] = decode(item)
-        request = response.get("UnprocessedKeys") or None
+    unique = list({(key["pk"], key["sk"]): key for key in key_list}.values())
+    for start in range(0, len(unique), _BATCH):
+        request = {table(): {"Keys": [encode(key) for key in unique[start : start + _BATCH]], "ConsistentRead": consistent}}
+        while request:
+            response = aws.dynamodb().batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(table(), []):
+                found[(item["pk"]["S"], item["sk"]["S"])] = decode(item)
+            request = response.get("UnprocessedKeys") or None
     return [found.get((key["pk"], key["sk"])) for key in key_list]
 
 
@@ -96,21 +98,6 @@ def put(key: dict, attributes: dict, condition: str | None = None, values: dict 
 
 def delete(key: dict):
     aws.dynamodb().delete_item(TableName=table(), Key=encode(key))
-
-
-def missing(keys_by_digest: dict) -> list:
-    """Digests whose key is absent, read with BatchGetItem (100 keys a call)."""
-    pending = list(keys_by_digest.items())
-    found = set()
-    while pending:
-        batch, pending = pending[:_BATCH], pending[_BATCH:]
-        request = {table(): {"Keys": [encode(key) for _, key in batch], "ProjectionExpression": "pk, sk"}}
-        while request:
-            response = aws.dynamodb().batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(table(), []):
-                found.add((item["pk"]["S"], item["sk"]["S"]))
-            request = response.get("UnprocessedKeys") or None
-    return [digest for digest, key in keys_by_digest.items() if (key["pk"], key["sk"]) not in found]
 
 
 def query_page(pk: str, prefix: str, limit: int, after: str | None) -> tuple[list[dict], bool]:

@@ -40,8 +40,12 @@ def get_manifest(name: str, digest: Digest) -> dict | None:
     return dynamo.get(keys.manifest_key(name, digest))
 
 
-def missing_manifests(name: str, digests: list[Digest]) -> list[Digest]:
-    return dynamo.missing({d: keys.manifest_key(name, d) for d in digests})
+def check_references(name: str, blobs: list[Digest], manifests: list[Digest]) -> tuple[list[Digest], dict | None]:
+    """(the referenced blobs and manifests ``name`` lacks, the repository's catalog item), in one read."""
+    wanted = [keys.link_key(name, d) for d in blobs] + [keys.manifest_key(name, d) for d in manifests]
+    *found, repository = dynamo.get_many([*wanted, keys.catalog_key(name)])
+    missing = [digest for digest, item in zip([*blobs, *manifests], found) if item is None]
+    return missing, repository
 
 
 def put_manifest(name: str, digest: Digest, record: dict, tag: str | None, referrer: dict | None = None, children=()):
@@ -140,10 +144,6 @@ def list_repositories(limit: int, last: str | None) -> tuple[list[dict], bool]:
 
 def get_link(name: str, digest: Digest) -> dict | None:
     return dynamo.get(keys.link_key(name, digest))
-
-
-def missing_links(name: str, digests: list[Digest]) -> list[Digest]:
-    return dynamo.missing({d: keys.link_key(name, d) for d in digests})
 
 
 def get_blob(digest: Digest) -> dict | None:

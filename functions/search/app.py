@@ -1,0 +1,17 @@
+"""The search function: ``docker search`` (/v1/_ping, /v1/search) and the repository
+management API (/api/v1/repositories/<name>: description, stars, official flag)."""
+
+from registry.http import make_handler
+from registry.services import repositories, search
+
+lambda_handler = make_handler(
+    "search",
+    {
+        "search.ping": {"GET": search.ping},
+        "search": {"GET": search.search},
+        "repo": {"GET": repositories.get},
+        "repo.description": {"PUT": repositories.put_description},
+        "repo.star": {"PUT": repositories.star, "DELETE": repositories.star},
+        "repo.official": {"PUT": repositories.put_official},
+    },
+)

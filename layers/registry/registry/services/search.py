@@ -1,0 +1,129 @@
+"""``docker search``: ``GET /v1/_ping`` and ``GET /v1/search?q=&n=&page=``.
+
+Results are the repositories the caller may pull whose name contains the term
+(case-insensitive) or whose description has it as a whole word, ranked: exact
+name match first (the whole name or its last component), then official, then
+stars, then name. Callers are anonymous, or signed in with Basic credentials
+(what ``docker search`` sends when logged in) or a bearer token (after a
+``registry:catalog:search`` token request).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+
+from registry import accounts
+from registry.auth import guard, tokens
+from registry.errors import OciError, RegistryError
+from registry.http import Request, Response
+from registry.storage import dynamo, principals, search_index
+from registry import keys
+
+PAGE_DEFAULT = 25
+PAGE_MAX = 100
+
+
+def ping(request: Request) -> Response:
+    return Response.json(200, {"standalone": True}, {"X-Docker-Registry-Standalone": "true"})
+
+
+def _principal(request: Request) -> accounts.Principal:
+    scheme, _, value = (request.header("authorization") or "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            user, _, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+            return accounts.sign_in(user, secret, request.source_ip)
+        except (binascii.Error, UnicodeDecodeError, accounts.SignInFailed):
+            raise RegistryError(OciError.UNAUTHORIZED, "incorrect username or password") from None
+        except accounts.Throttled as exc:
+            raise RegistryError(OciError.TOOMANYREQUESTS, headers={"Retry-After": str(exc.retry_after)}) from None
+    if scheme.lower() == "bearer":
+        try:
+            claims = tokens.verify(value.strip(), guard.service_of(request))
+        except tokens.InvalidToken:
+            raise RegistryError(OciError.UNAUTHORIZED, "invalid or expired token") from None
+        user = claims.get("sub") or ""
+        record = principals.get_user(user) if user else None
+        return accounts.Principal(user, bool(record and record.get("admin")))
+    return accounts.ANONYMOUS
+
+
+def _positive(request: Request, name: str, default: int, maximum: int) -> int:
+    value = request.arg(name)
+    if value in (None, ""):
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise RegistryError(OciError.PAGINATION_NUMBER_INVALID, f"{name} must be a positive integer")
+    return min(int(value), maximum)
+
+
+def matching_names(term: str) -> set[str]:
+    """Names containing ``term`` or whose description has it as a word; reads only the term's partitions."""
+    term = term.lower()
+    found: set[str] = set()
+    if term:
+        if len(term) <= search_index.GRAM_MAX:
+            candidates = search_index.names_with_gram(term)
+        else:
+            candidates = None
+            for gram in sorted(search_index.grams(term, [search_index.GRAM_MAX])):
+                names = search_index.names_with_gram(gram)
+                candidates = names if candidates is None else candidates & names
+                if not candidates:
+                    break
+        found = {name for name in candidates or () if term in name}
+    wanted = search_index.words(term)
+    if wanted:
+        by_word = None
+        for word in sorted(wanted):
+            names = search_index.names_with_word(word)
+            by_word = names if by_word is None else by_word & names
+        found |= by_word or set()
+    return found
+
+
+def search(request: Request) -> Response:
+    term = (request.arg("q") or "").strip()
+    size = _positive(request, "n", PAGE_DEFAULT, PAGE_MAX)
+    page = _positive(request, "page", 1, 10_000)
+    principal = _principal(request)
+    names = sorted(matching_names(term))
+    items = dynamo.get_many([keys.catalog_key(name) for name in names])
+    visible = [
+        item
+        for item in items
+        if item is not None and "created" in item and "pull" in accounts.allowed_actions(principal, item["sk"], item)
+    ]
+    lowered = term.lower()
+    visible.sort(
+        key=lambda item: (
+            not (item["sk"] == lowered or item["sk"].rsplit("/", 1)[-1] == lowered),
+            not item.get("official"),
+            -int(item.get("stars") or 0),
+            item["sk"],
+        )
+    )
+    start = (page - 1) * size
+    results = [
+        {
+            "name": item["sk"],
+            "description": item.get("description") or "",
+            "star_count": int(item.get("stars") or 0),
+            "is_official": bool(item.get("official")),
+            "is_automated": False,
+        }
+        for item in visible[start : start + size]
+    ]
+    return Response.json(
+        200,
+        {
+            "query": term,
+            "num_results": len(visible),
+            "num_pages": max(1, math.ceil(len(visible) / size)),
+            "page": page,
+            "page_size": size,
+            "results": results,
+        },
+    )

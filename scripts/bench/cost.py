@@ -1,0 +1,107 @@
+"""Section 5: what a million pulls cost, from the measured counts and AWS list prices.
+
+No AWS is called: the per-request figures of the calls section (AWS calls,
+computed capacity units, handler time, log bytes) are multiplied by the
+request mix of one pull and by the prices below.
+"""
+
+from __future__ import annotations
+
+import math
+
+PRICES_AS_OF = "2025 (us-east-1 list prices, no free tier)"
+PRICES = {
+    "http_api_request": (1.00 / 1e6, "API Gateway HTTP API, per request (first 300 M a month; 512 KB steps)"),
+    "lambda_request": (0.20 / 1e6, "Lambda, per invocation"),
+    "lambda_gb_second": (0.0000133334, "Lambda arm64, per GB-second (1024 MB functions: 1 GB)"),
+    "dynamodb_read_unit": (0.125 / 1e6, "DynamoDB on-demand, per read request unit"),
+    "dynamodb_write_unit": (0.625 / 1e6, "DynamoDB on-demand, per write request unit"),
+    "kms_asymmetric_request": (0.15 / 1e4, "KMS, per asymmetric request other than RSA 2048 (Sign with ECC_NIST_P256)"),
+    "s3_get": (0.0004 / 1e3, "S3 Standard, per GET"),
+    "logs_ingested_gb": (0.50, "CloudWatch Logs, per GB ingested"),
+    "kms_key_month": (1.00, "KMS, per customer managed key and month"),
+    "s3_gb_month": (0.023, "S3 Standard storage, per GB-month (first 50 TB)"),
+    "dynamodb_gb_month": (0.25, "DynamoDB Standard storage, per GB-month (first 25 GB free)"),
+    "logs_stored_gb_month": (0.03, "CloudWatch Logs storage, per GB-month"),
+    "transfer_out_gb": (0.09, "Data transfer out to the internet, per GB (first 10 TB a month)"),
+}
+MEMORY_GB = 1.0  # template.yaml: MemorySize 1024
+PLATFORM_LOG_BYTES = 350  # Lambda's own START / END / REPORT lines per invocation (assumed)
+LAYERS = 5
+
+# One `docker pull` of a 5-layer image, containerd-style (Docker 23+ with the containerd
+# store, BuildKit, nerdctl): ping, token, HEAD by tag, GET by digest, config + layers.
+PULL_MIXES = {
+    "signed-in pull (private repository)": [
+        ("GET /v2/ without a token (401 challenge)", 1),
+        ("GET /token, Basic credentials (password)", 1),
+        ("manifest HEAD by tag", 1),
+        ("manifest GET by digest", 1),
+        ("blob GET (307 to S3)", LAYERS + 1),
+    ],
+    "anonymous pull (public repository)": [
+        ("GET /v2/ without a token (401 challenge)", 1),
+        ("GET /token, anonymous (public repository)", 1),
+        ("manifest HEAD by tag", 1),
+        ("manifest GET by digest", 1),
+        ("blob GET (307 to S3)", LAYERS + 1),
+    ],
+}
+
+
+def price(name: str) -> float:
+    return PRICES[name][0]
+
+
+def per_pull(rows: dict[str, dict], mix: list[tuple[str, int]]) -> dict:
+    """Quantities for one pull: requests, billed milliseconds, units, KMS calls, S3 GETs, log bytes."""
+    quantity = {"requests": 0, "billed_ms": 0.0, "read_units": 0.0, "write_units": 0.0, "kms": 0, "s3_get": 0, "log_bytes": 0.0}
+    for name, times in mix:
+        row = rows[name]
+        quantity["requests"] += times
+        quantity["billed_ms"] += times * math.ceil(row["handler_ms"])
+        quantity["read_units"] += times * row["read_units"]
+        quantity["write_units"] += times * row["write_units"]
+        quantity["kms"] += times * sum(n for call, n in row["calls"].items() if call in ("kms.Sign",))
+        quantity["log_bytes"] += times * (row["log_bytes"] + PLATFORM_LOG_BYTES)
+        if row["status"] == 307:
+            quantity["s3_get"] += times
+    return quantity
+
+
+def dollars_per_million(q: dict) -> dict[str, float]:
+    million = 1e6
+    return {
+        "API Gateway HTTP API requests": q["requests"] * price("http_api_request") * million,
+        "Lambda invocations": q["requests"] * price("lambda_request") * million,
+        "Lambda duration": q["billed_ms"] / 1000 * MEMORY_GB * price("lambda_gb_second") * million,
+        "DynamoDB reads": q["read_units"] * price("dynamodb_read_unit") * million,
+        "DynamoDB writes (pull counter)": q["write_units"] * price("dynamodb_write_unit") * million,
+        "KMS Sign (one token)": q["kms"] * price("kms_asymmetric_request") * million,
+        "S3 GET (presigned, by the client)": q["s3_get"] * price("s3_get") * million,
+        "CloudWatch Logs ingestion": q["log_bytes"] / 1e9 * price("logs_ingested_gb") * million,
+    }
+
+
+def cold_start_cost(import_ms: float) -> float:
+    """Dollars per 1,000 cold starts whose INIT lasts ``import_ms`` (INIT is billed since August 2025)."""
+    return import_ms / 1000 * MEMORY_GB * price("lambda_gb_second") * 1000
+
+
+def run(calls: dict, coldstart: dict | None = None) -> dict:
+    rows = {row["name"]: row for row in calls["reads"]}
+    mixes = {}
+    for label, mix in PULL_MIXES.items():
+        quantity = per_pull(rows, mix)
+        lines = dollars_per_million(quantity)
+        mixes[label] = {"mix": mix, "quantity": quantity, "lines": lines, "total": sum(lines.values())}
+    slowest = max((r["median_ms"] for r in (coldstart or {}).get("rows", [])), default=None)
+    return {
+        "mixes": mixes,
+        "prices": {k: {"usd": v, "what": what} for k, (v, what) in PRICES.items()},
+        "as_of": PRICES_AS_OF,
+        "platform_log_bytes": PLATFORM_LOG_BYTES,
+        "cold_start_per_1000": cold_start_cost(slowest) if slowest else None,
+        "cold_start_ms": slowest,
+        "transfer_per_gb": price("transfer_out_gb"),
+    }
