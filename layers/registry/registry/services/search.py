@@ -14,12 +14,12 @@ import base64
 import binascii
 import math
 
-from registry import accounts
+from registry import accounts, keys
 from registry.auth import guard, tokens
+from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
 from registry.storage import dynamo, principals, search_index
-from registry import keys
 
 PAGE_DEFAULT = 25
 PAGE_MAX = 100
@@ -89,12 +89,15 @@ def search(request: Request) -> Response:
     size = _positive(request, "n", PAGE_DEFAULT, PAGE_MAX)
     page = _positive(request, "page", 1, 10_000)
     principal = _principal(request)
+    open_registry = not settings().auth_enabled  # authentication off: everything is visible
     names = sorted(matching_names(term))
     items = dynamo.get_many([keys.catalog_key(name) for name in names])
     visible = [
         item
         for item in items
-        if item is not None and "created" in item and "pull" in accounts.allowed_actions(principal, item["sk"], item)
+        if item is not None
+        and "created" in item
+        and (open_registry or "pull" in accounts.allowed_actions(principal, item["sk"], item))
     ]
     lowered = term.lower()
     visible.sort(
