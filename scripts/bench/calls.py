@@ -117,8 +117,11 @@ def _fresh_container(reg, client, path):
     return reg.measure(client, "GET", path, headers=ACCEPT)
 
 
-def push_once(reg, client, tag: str) -> dict[str, list]:
-    """Push a fresh 3 × 4 MB image the way skopeo and docker do; samples per request kind."""
+def push_once(reg, client, tag: str, first: bool) -> dict[str, list]:
+    """Push a fresh 3 × 4 MB image the way skopeo and docker do; samples per request kind.
+
+    The first push creates the repository (its manifest PUT may do more, e.g. list it).
+    """
     name = "bench/push"
     config = json.dumps({"architecture": "amd64", "os": "linux", "tag": tag}).encode()
     layers = [os.urandom(PUSH_LAYER_BYTES) for _ in range(PUSH_LAYERS)]
@@ -131,15 +134,16 @@ def push_once(reg, client, tag: str) -> dict[str, list]:
         for step, sample in (("POST", post), ("PATCH", patch), ("PUT ?digest", put)):
             steps.setdefault(f"{kind} {step}", []).append(sample)
     body = _manifest(config, layers)
-    steps["manifest PUT"] = [reg.measure(client, "PUT", f"/v2/{name}/manifests/{tag}", body, {"content-type": MANIFEST_TYPE}, expect=(201,))]
+    steps["manifest PUT, new repository" if first else "manifest PUT"] = [reg.measure(client, "PUT", f"/v2/{name}/manifests/{tag}", body, {"content-type": MANIFEST_TYPE}, expect=(201,))]
     return steps
 
 
 def measure_push(reg, reps: int) -> list[dict]:
+    """``reps`` ≥ 2 pushes to one repository: the first creates it, the others update it."""
     client = reg.client()
     merged: dict[str, list] = {}
     for rep in range(reps):
-        for step, samples in push_once(reg, client, f"r{rep}").items():
+        for step, samples in push_once(reg, client, f"r{rep}", rep == 0).items():
             merged.setdefault(step, []).extend(samples)
     labels = {
         "layer POST": "push: POST (start upload)",
@@ -149,6 +153,7 @@ def measure_push(reg, reps: int) -> list[dict]:
         "config PATCH": "push: PATCH, config blob",
         "config PUT ?digest": "push: PUT ?digest, config blob",
         "manifest PUT": "push: manifest PUT (3 layers)",
+        "manifest PUT, new repository": "push: manifest PUT (3 layers), first push of the repository",
     }
     return [summarize(labels[step], samples) for step, samples in merged.items()]
 

@@ -10,20 +10,21 @@ from __future__ import annotations
 import math
 
 PRICES_AS_OF = "2025 (us-east-1 list prices, no free tier)"
+# name: (USD, per how many units, what) — list prices, us-east-1.
 PRICES = {
-    "http_api_request": (1.00 / 1e6, "API Gateway HTTP API, per request (first 300 M a month; 512 KB steps)"),
-    "lambda_request": (0.20 / 1e6, "Lambda, per invocation"),
-    "lambda_gb_second": (0.0000133334, "Lambda arm64, per GB-second (1024 MB functions: 1 GB)"),
-    "dynamodb_read_unit": (0.125 / 1e6, "DynamoDB on-demand, per read request unit"),
-    "dynamodb_write_unit": (0.625 / 1e6, "DynamoDB on-demand, per write request unit"),
-    "kms_asymmetric_request": (0.15 / 1e4, "KMS, per asymmetric request other than RSA 2048 (Sign with ECC_NIST_P256)"),
-    "s3_get": (0.0004 / 1e3, "S3 Standard, per GET"),
-    "logs_ingested_gb": (0.50, "CloudWatch Logs, per GB ingested"),
-    "kms_key_month": (1.00, "KMS, per customer managed key and month"),
-    "s3_gb_month": (0.023, "S3 Standard storage, per GB-month (first 50 TB)"),
-    "dynamodb_gb_month": (0.25, "DynamoDB Standard storage, per GB-month (first 25 GB free)"),
-    "logs_stored_gb_month": (0.03, "CloudWatch Logs storage, per GB-month"),
-    "transfer_out_gb": (0.09, "Data transfer out to the internet, per GB (first 10 TB a month)"),
+    "http_api_request": (1.00, 1e6, "API Gateway HTTP API, per million requests (first 300 M a month; 512 KB steps)"),
+    "lambda_request": (0.20, 1e6, "Lambda, per million invocations"),
+    "lambda_gb_second": (0.0000133334, 1, "Lambda arm64, per GB-second (1024 MB functions: 1 GB)"),
+    "dynamodb_read_unit": (0.125, 1e6, "DynamoDB on-demand, per million read request units"),
+    "dynamodb_write_unit": (0.625, 1e6, "DynamoDB on-demand, per million write request units"),
+    "kms_asymmetric_request": (0.15, 1e4, "KMS, per 10,000 asymmetric requests other than RSA 2048 (Sign with ECC_NIST_P256)"),
+    "s3_get": (0.0004, 1e3, "S3 Standard, per 1,000 GET requests"),
+    "logs_ingested_gb": (0.50, 1, "CloudWatch Logs, per GB ingested"),
+    "kms_key_month": (1.00, 1, "KMS, per customer managed key and month"),
+    "s3_gb_month": (0.023, 1, "S3 Standard storage, per GB-month (first 50 TB)"),
+    "dynamodb_gb_month": (0.25, 1, "DynamoDB Standard storage, per GB-month (first 25 GB free)"),
+    "logs_stored_gb_month": (0.03, 1, "CloudWatch Logs storage, per GB-month"),
+    "transfer_out_gb": (0.09, 1, "Data transfer out to the internet, per GB (first 10 TB a month)"),
 }
 MEMORY_GB = 1.0  # template.yaml: MemorySize 1024
 PLATFORM_LOG_BYTES = 350  # Lambda's own START / END / REPORT lines per invocation (assumed)
@@ -49,8 +50,16 @@ PULL_MIXES = {
 }
 
 
+def _dollars(usd: float) -> str:
+    """$1.00, $0.0004, $0.0000133334: every significant digit, at least two decimals."""
+    whole, _, decimals = f"{usd:.10f}".rstrip("0").partition(".")
+    return f"${whole}.{decimals.ljust(2, '0')}"
+
+
 def price(name: str) -> float:
-    return PRICES[name][0]
+    """USD per single unit."""
+    usd, per, _ = PRICES[name]
+    return usd / per
 
 
 def per_pull(rows: dict[str, dict], mix: list[tuple[str, int]]) -> dict:
@@ -98,7 +107,7 @@ def run(calls: dict, coldstart: dict | None = None) -> dict:
     slowest = max((r["median_ms"] for r in (coldstart or {}).get("rows", [])), default=None)
     return {
         "mixes": mixes,
-        "prices": {k: {"usd": v, "what": what} for k, (v, what) in PRICES.items()},
+        "prices": {k: {"usd": usd / per, "what": what, "shown": _dollars(usd)} for k, (usd, per, what) in PRICES.items()},
         "as_of": PRICES_AS_OF,
         "platform_log_bytes": PLATFORM_LOG_BYTES,
         "cold_start_per_1000": cold_start_cost(slowest) if slowest else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 from bench import cost as costs
@@ -43,30 +44,41 @@ def usd(value: float) -> str:
 # --- section 1 -------------------------------------------------------------------------------------
 
 
-def push_total(rows: list[dict], layers: int) -> dict:
-    """The whole push: config upload, ``layers`` layer uploads, the manifest."""
+def push_total(rows: list[dict], layers: int, manifest: str, label: str) -> dict:
+    """The whole push: config upload, ``layers`` layer uploads, the manifest PUT named ``manifest``."""
     by = {row["name"]: row for row in rows}
     config = [r for r in rows if "config blob" in r["name"]]
+    if manifest not in by:
+        return None
     layer = [by["push: POST (start upload)"], next(r for r in rows if r["name"].startswith("push: PATCH,") and "config" not in r["name"]),
              by["push: PUT ?digest (complete)"]]
-    parts = config + layer * layers + [by["push: manifest PUT (3 layers)"]]
+    parts = config + layer * layers + [by[manifest]]
     calls: dict[str, int] = {}
     for part in parts:
         for key, n in part["calls"].items():
             calls[key] = calls.get(key, 0) + n
-    return {"name": f"whole push ({len(parts)} requests)", "calls": dict(sorted(calls.items())), "stable": all(p["stable"] for p in parts),
+    return {"name": f"whole push, {label} ({len(parts)} requests)", "calls": dict(sorted(calls.items())), "stable": all(p["stable"] for p in parts),
             "read_units": sum(p["read_units"] for p in parts), "write_units": sum(p["write_units"] for p in parts),
             "handler_ms": sum(p["handler_ms"] for p in parts), "log_bytes": sum(p["log_bytes"] for p in parts)}
 
 
+def _calls_cell(row: dict) -> str:
+    if row["stable"] or not row.get("variants"):
+        return calls_text(row["calls"])
+    return "⚠ varied: " + " / ".join(calls_text(json.loads(v)) for v in row["variants"])
+
+
 def _call_rows(rows: list[dict]) -> list[list]:
-    return [[r["name"] + ("" if r["stable"] else " ⚠ calls varied"), calls_text(r["calls"]), num(r["read_units"]), num(r["write_units"]),
-             num(r["handler_ms"]), num(r["log_bytes"], 0)] for r in rows]
+    return [[r["name"], _calls_cell(r), num(r["read_units"]), num(r["write_units"]), num(r["handler_ms"]), num(r["log_bytes"], 0)]
+            for r in rows]
 
 
 def section_calls(calls: dict) -> str:
     headers = ["request", "AWS calls (exact)", "DynamoDB read units", "write units", "handler ms (median, moto)", "log bytes"]
-    pushes = calls["push"] + [push_total(calls["push"], calls["push_layers"])]
+    manifest = "push: manifest PUT (3 layers)"
+    totals = [push_total(calls["push"], calls["push_layers"], manifest + suffix, label)
+              for suffix, label in ((", first push of the repository", "new repository"), ("", "existing repository"))]
+    pushes = calls["push"] + [t for t in totals if t]
     samples = calls["reads"][0]["samples"]
     return "\n\n".join([
         "## 1. AWS calls per request",
@@ -187,7 +199,7 @@ def section_cost(cost: dict) -> str:
         ("read_units", "DynamoDB read units"), ("write_units", "DynamoDB write units"), ("kms", "KMS Sign"),
         ("s3_get", "S3 GETs"), ("log_bytes", "log bytes")]]
     mix = next(iter(cost["mixes"].values()))["mix"]
-    prices = [[p["what"], f"${p['usd']:.10g}"] for p in cost["prices"].values()]
+    prices = [[p["what"], p["shown"]] for p in cost["prices"].values()]
     cold = (f"A cold start's INIT phase is billed too (since August 2025): at the slowest function's import time "
             f"({cost['cold_start_ms']:.0f} ms measured here) that is {usd(cost['cold_start_per_1000'])} per 1,000 cold starts."
             if cost["cold_start_ms"] else "")
@@ -211,7 +223,7 @@ def section_cost(cost: dict) -> str:
         "DynamoDB storage of the metadata ($0.25/GB-month after the free 25 GB; items are small); CloudWatch Logs storage "
         "($0.03/GB-month; template.yaml sets no log retention, so logs are kept, and paid for, forever).",
         cold,
-        table(["price used", "USD"], prices, "lr"),
+        table(["price used", "list price"], prices, "lr"),
     ])
 
 

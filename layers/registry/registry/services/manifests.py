@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
 from registry import manifests as media
@@ -38,7 +39,8 @@ def get(request: Request, name: str, reference: str) -> Response:
     if request.method == "HEAD":
         record, counter = metadata.get_records(key, meter.key())
         return _manifest_response(request, name, reference, ref, record, meter.headers(ratelimits.used(counter)))
-    counting = _COUNTING.submit(meter.count)
+    # In the request's context (log fields, tracing) although on another thread.
+    counting = _COUNTING.submit(contextvars.copy_context().run, meter.count)
     record = metadata.get_record(key)
     used = counting.result()  # raises 429 TOOMANYREQUESTS at the limit
     try:

@@ -1,0 +1,173 @@
+"""Least privilege: each function's IAM policy in template.yaml allows exactly the AWS actions
+its code performs, on the resources it touches — observed, not assumed.
+
+A walk through every feature (sign-in, pushes small and chunked, cancelled
+uploads, pulls, mounts, deletes, referrers, listings, search, stars) runs
+through the in-process gateway; a botocore hook records, per function, each
+AWS operation and the S3 keys it touched. The test maps operations to IAM
+actions and compares them with the template's statements.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import os
+import re
+from collections import defaultdict
+
+import pytest
+
+from local_stack import template
+from registry import accounts, aws
+from registry.auth import tokens
+from tests.clients import Client
+
+CURRENT_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("function", default=None)
+
+# How AWS operations map to IAM actions (transactions need their items' actions).
+_DIRECT = {
+    ("dynamodb", "TransactWriteItems"): (),
+    ("s3", "CopyObject"): ("s3:GetObject", "s3:PutObject"),
+    ("s3", "CreateMultipartUpload"): ("s3:PutObject",),
+    ("s3", "UploadPart"): ("s3:PutObject",),
+    ("s3", "CompleteMultipartUpload"): ("s3:PutObject",),
+}
+_TRANSACT = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem", "ConditionCheck": "dynamodb:ConditionCheckItem"}
+
+
+class Recorder:
+    def __init__(self):
+        self.actions: dict[str, set[str]] = defaultdict(set)
+        self.s3_keys: dict[str, set[str]] = defaultdict(set)
+
+    def __call__(self, params, model, **kwargs):
+        function = CURRENT_FUNCTION.get()
+        if function is None:
+            return  # the test's own setup (creating users), not a function
+        service = model.service_model.endpoint_prefix
+        for action in _DIRECT.get((service, model.name), (f"{service}:{model.name}",)):
+            self.actions[function].add(action)
+        for item in params.get("TransactItems", []):
+            self.actions[function].update(_TRANSACT[kind] for kind in item)
+        if service == "s3" and "Key" in params:
+            self.s3_keys[function].add(params["Key"])
+        if service == "s3" and "CopySource" in params:
+            self.s3_keys[function].add(params["CopySource"]["Key"])
+
+
+def template_policies() -> dict[str, tuple[set[str], list[str]]]:
+    """function folder -> (allowed actions, S3 key patterns allowed)."""
+    found = {}
+    for resource in template.load()["Resources"].values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        actions, patterns = set(), []
+        for policy in props.get("Policies", []):
+            assert set(policy) == {"Statement"}, f"{props['CodeUri']}: only explicit statements, no broad SAM policy templates"
+            for statement in policy["Statement"]:
+                actions.update(statement["Action"])
+                resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                for res in resources:
+                    if isinstance(res, dict) and "Fn::Sub" in res:
+                        patterns.append(res["Fn::Sub"].split("}/", 1)[1])
+        found[props["CodeUri"].strip("/").split("/")[-1]] = (actions, patterns)
+    return found
+
+
+@pytest.fixture
+def recorded(moto, gateway, monkeypatch):
+    recorder = Recorder()
+    aws.reset()
+    for client in (aws.s3(), aws.dynamodb(), aws.kms()):
+        client.meta.events.register("before-parameter-build", recorder)
+    for route in template.routes():
+        handler = gateway.handlers[route.function]
+        if getattr(handler, "recorded", False):
+            continue
+
+        def wrapped(event, context, _handler=handler, _name=route.code_uri.strip("/").split("/")[-1]):
+            CURRENT_FUNCTION.set(_name)
+            tokens.reset()  # each function is its own container on AWS: each fetches the public key
+            return _handler(event, context)
+
+        wrapped.recorded = True
+        monkeypatch.setitem(gateway.handlers, route.function, wrapped)
+    return recorder
+
+
+def walk_every_feature(client: Client, gateway):
+    """Everything a registry user does, once."""
+    accounts.create_user("alice", "alice-password")
+    alice = Client(gateway, ("alice", "alice-password"))
+    alice.raw("GET", "/token?service=registry.test&offline_token=true", headers={"authorization": "Basic YWxpY2U6d3Jvbmc="})
+    reply = alice.raw("GET", "/token?service=registry.test&offline_token=true", headers={"authorization": "Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ="})
+    form = f"grant_type=refresh_token&service=registry.test&refresh_token={reply.json()['refresh_token']}"
+    alice.raw("POST", "/token", form.encode(), {"content-type": "application/x-www-form-urlencoded"})
+    client.raw("GET", "/.well-known/jwks.json")
+    client.request("GET", "/v2/")
+    manifest, digest = client.push_image("team/app", "v1")
+    big = os.urandom(11 * 1024 * 1024)
+    location = client.request("POST", "/v2/team/app/blobs/uploads/").header("location")
+    for start in range(0, len(big), 4 * 1024 * 1024):
+        piece = big[start : start + 4 * 1024 * 1024]
+        client.request("PATCH", location, piece, {"content-type": "application/octet-stream", "content-range": f"{start}-{start + len(piece) - 1}"})
+    client.request("PUT", f"{location}?digest=sha256:{hashlib.sha256(big).hexdigest()}")
+    location = client.request("POST", "/v2/team/app/blobs/uploads/").header("location")
+    for start in (0, 3 * 1024 * 1024):  # two chunks: enough for a multipart part, which DELETE aborts
+        piece = os.urandom(3 * 1024 * 1024)
+        client.request("PATCH", location, piece, {"content-type": "application/octet-stream", "content-range": f"{start}-{start + len(piece) - 1}"})
+    client.request("GET", location)
+    client.request("DELETE", location)
+    location = client.request("POST", "/v2/team/app/blobs/uploads/").header("location")
+    client.request("PATCH", location, b"abc", {"content-type": "application/octet-stream"})
+    client.request("PUT", f"{location}?digest=sha256:{hashlib.sha256(b'abcdef').hexdigest()}", b"def")
+    for method in ("GET", "HEAD"):
+        client.request(method, "/v2/team/app/manifests/v1")
+        client.request(method, f"/v2/team/app/blobs/{json.loads(manifest)['layers'][0]['digest']}")
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": len(manifest)}]}).encode()
+    client.request("PUT", "/v2/team/app/manifests/multi", index, {"content-type": "application/vnd.oci.image.index.v1+json"})
+    referrer = json.loads(manifest)
+    referrer["subject"] = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": len(manifest)}
+    referrer = json.dumps(referrer).encode()
+    client.request("PUT", "/v2/team/app/manifests/sig", referrer, {"content-type": "application/vnd.oci.image.manifest.v1+json"})
+    client.request("GET", f"/v2/team/app/referrers/{digest}")
+    large = json.loads(manifest)
+    large["annotations"] = {"padding": "x" * 300_000}  # stored in S3, not inline
+    large = json.dumps(large).encode()
+    client.request("PUT", "/v2/team/app/manifests/large", large, {"content-type": "application/vnd.oci.image.manifest.v1+json"})
+    client.request("GET", "/v2/team/app/manifests/large")
+    client.request("GET", "/v2/team/app/tags/list")
+    client.request("GET", "/v2/_catalog")
+    token = client.token("repository:team/copy:pull,push", "repository:team/app:pull")
+    layer = json.loads(manifest)["layers"][0]["digest"]
+    client.raw("POST", f"/v2/team/copy/blobs/uploads/?mount={layer}&from=team/app", headers={"authorization": f"Bearer {token}"})
+    client.request("DELETE", f"/v2/team/app/manifests/sha256:{hashlib.sha256(referrer).hexdigest()}")
+    client.request("DELETE", "/v2/team/app/manifests/multi")
+    client.request("DELETE", f"/v2/team/copy/blobs/{layer}")
+    client.request("PUT", "/api/v1/repositories/team/app/description", b'{"description": "an app"}', {"content-type": "application/json"})
+    client.request("PUT", "/api/v1/repositories/team/app/star")
+    client.request("DELETE", "/api/v1/repositories/team/app/star")
+    client.request("PUT", "/api/v1/repositories/team/app/official", b'{"official": true}', {"content-type": "application/json"})
+    client.request("GET", "/api/v1/repositories/team/app")
+    client.raw("GET", "/v1/_ping")
+    client.raw("GET", "/v1/search?q=app", headers={"authorization": f"Bearer {client.token('registry:catalog:search')}"})
+
+
+def test_each_function_is_allowed_exactly_the_actions_its_code_uses(recorded, client, gateway):
+    walk_every_feature(client, gateway)
+    policies = template_policies()
+    assert set(recorded.actions) == set(policies), "the walk reaches every function"
+    for function, (allowed, _) in policies.items():
+        used = recorded.actions.get(function, set())
+        assert used <= allowed, f"{function} uses actions its policy does not allow: {sorted(used - allowed)}"
+        assert allowed <= used, f"{function} is allowed actions it never uses: {sorted(allowed - used)}"
+
+
+def test_each_function_touches_only_the_s3_prefixes_its_policy_names(recorded, client, gateway):
+    walk_every_feature(client, gateway)
+    for function, (_, patterns) in template_policies().items():
+        for key in recorded.s3_keys.get(function, ()):
+            assert any(re.fullmatch(p.replace("*", ".*"), key) for p in patterns), f"{function} touched {key}, outside {patterns}"
