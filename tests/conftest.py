@@ -3,6 +3,8 @@ bucket and table, and a way to call any function's handler with an event."""
 
 from __future__ import annotations
 
+import functools
+
 
 import pytest
 from moto import mock_aws
@@ -32,11 +34,19 @@ def aws_env(monkeypatch):
     config.settings.cache_clear()
 
 
+@functools.cache
+def _admin_password_hash() -> str:
+    """scrypt once per session (it is deliberately slow), not once per test."""
+    from registry import accounts
+
+    return accounts.hash_password(ADMIN[1])
+
+
 @pytest.fixture
 def moto(aws_env, monkeypatch):
     """moto's in-process AWS with the template's bucket, table and signing key, and an admin user."""
-    from registry import accounts
     from registry.auth import tokens
+    from registry.storage import principals
 
     with mock_aws():
         resources.create_bucket()
@@ -44,9 +54,18 @@ def moto(aws_env, monkeypatch):
         monkeypatch.setenv("TOKEN_KEY_ID", resources.create_signing_key())
         config.settings.cache_clear()
         tokens.reset()
-        accounts.create_user(*ADMIN, admin=True)
+        principals.create_user(ADMIN[0], {"password": _admin_password_hash(), "admin": True, "disabled": False})
         yield
         tokens.reset()
+
+
+@pytest.fixture
+def auth_off(aws_env, monkeypatch):
+    """Authentication switched off, for tests about something else (event shapes, HTTP mechanics)."""
+    monkeypatch.setenv("AUTH_ENABLED", "false")
+    config.settings.cache_clear()
+    yield
+    config.settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

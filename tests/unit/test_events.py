@@ -41,15 +41,8 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 TAGS = ("latest", "v1.0.0")
 
 
-@pytest.fixture(autouse=True)
-def _without_authentication(aws_env, monkeypatch):
-    """These tests are about event shapes and handlers; authentication has its own tests."""
-    from registry import config
-
-    monkeypatch.setenv("AUTH_ENABLED", "false")
-    config.settings.cache_clear()
-    yield
-    config.settings.cache_clear()
+# These tests are about event shapes and handlers; authentication has its own tests.
+pytestmark = pytest.mark.usefixtures("auth_off")
 
 
 @cache

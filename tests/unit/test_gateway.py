@@ -14,15 +14,8 @@ import pytest
 from local_stack import gateway as gw
 
 
-@pytest.fixture(autouse=True)
-def _without_authentication(aws_env, monkeypatch):
-    """These tests are about the gateway's HTTP mechanics; authentication has its own tests."""
-    from registry import config
-
-    monkeypatch.setenv("AUTH_ENABLED", "false")
-    config.settings.cache_clear()
-    yield
-    config.settings.cache_clear()
+# These tests are about the gateway's HTTP mechanics; authentication has its own tests.
+pytestmark = pytest.mark.usefixtures("auth_off")
 
 
 def test_event_has_lower_case_headers_joined_by_commas_and_a_base64_binary_body():
