@@ -1,4 +1,4 @@
-"""``registry-admin``: users, personal access tokens and repository access, from the command line.
+"""``registry-admin``: users, personal access tokens, repository access and search metadata, from the command line.
 
 It writes the registry's DynamoDB table directly through ``registry.accounts``;
 the registry's functions read the same items on every request, so a change
@@ -34,11 +34,12 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 
-from registry import accounts, aws, config
+from registry import accounts, aws, config, keys
 from registry.accounts import AccountError
 from registry.errors import RegistryError
 from registry.references import parse_name
-from registry.storage import principals
+from registry.services.repositories import DESCRIPTION_MAX
+from registry.storage import dynamo, principals, search_index
 
 PROG = "registry-admin"
 LOCAL_STACK_FILE_ENV = "REGISTRY_LOCAL_STACK_FILE"
@@ -378,6 +379,99 @@ def repo_revoke(args) -> int:
     return 0
 
 
+def _existing_repository(name: str) -> dict:
+    """The catalog item of a repository that has been pushed to; refuse any other name."""
+    item = principals.repository(name)
+    if item is None or "created" not in item:
+        raise CliError(f"no repository {name} (nothing has been pushed to it)")
+    return item
+
+
+def _stargazers(name: str) -> list[str]:
+    users: list[str] = []
+    after = None
+    while True:
+        items, more = dynamo.query_page(keys.star_key(name, "")["pk"], "", 1000, after)
+        users += [item["sk"] for item in items]
+        if not more:
+            return users
+        after = items[-1]["sk"]
+
+
+def repo_describe(args) -> int:
+    name = _repository_name(args.name)
+    item = _existing_repository(name)
+    description = args.text.strip()
+    if len(description) > DESCRIPTION_MAX:
+        raise CliError(f"a description has at most {DESCRIPTION_MAX} characters (this one has {len(description)})")
+    search_index.set_description(name, description, item.get("description") or "")
+    print(f"{name}: description {'set to ' + repr(description) if description else 'cleared'}")
+    return 0
+
+
+def repo_official(args) -> int:
+    name = _repository_name(args.name)
+    _existing_repository(name)
+    search_index.set_official(name, args.official)
+    print(f"{name} is {'now' if args.official else 'no longer'} official")
+    return 0
+
+
+def _star(args, starred: bool) -> int:
+    name = _repository_name(args.name)
+    _existing_repository(name)
+    _require_user(args.user)
+    changed = search_index.star(name, args.user, starred)
+    stars = int(principals.repository(name).get("stars") or 0)
+    if changed:
+        print(f"{args.user} {'starred' if starred else 'unstarred'} {name} ({stars} star{'' if stars == 1 else 's'})")
+    else:
+        print(f"{args.user} {'had already starred' if starred else 'had not starred'} {name} ({stars} star{'' if stars == 1 else 's'})")
+    return 0
+
+
+def repo_star(args) -> int:
+    return _star(args, True)
+
+
+def repo_unstar(args) -> int:
+    return _star(args, False)
+
+
+def repo_show(args) -> int:
+    name = _repository_name(args.name)
+    item = _existing_repository(name)
+    view = {
+        "name": name,
+        "description": item.get("description") or "",
+        "star_count": int(item.get("stars") or 0),
+        "starred_by": _stargazers(name),
+        "is_official": bool(item.get("official")),
+        "visibility": item.get("visibility") or None,
+        "grants": dict(item.get("grants") or {}),
+        "created": int(item["created"]),
+        "updated": int(item.get("updated") or item["created"]),
+    }
+    if getattr(args, "json", False):
+        _print_json(view)
+        return 0
+    visibility = view["visibility"] or "not set (the registry's DEFAULT_VISIBILITY applies: private unless configured)"
+    rows = [
+        ["name", name],
+        ["description", view["description"] or "-"],
+        ["stars", f"{view['star_count']}" + (f" ({', '.join(view['starred_by'])})" if view["starred_by"] else "")],
+        ["official", "yes" if view["is_official"] else "no"],
+        ["visibility", visibility],
+        ["grants", ", ".join(f"{user}: {action}" for user, action in sorted(view["grants"].items())) or "-"],
+        ["created", _when(view["created"], "-")],
+        ["updated", _when(view["updated"], "-")],
+    ]
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label + ':':<{width + 1}} {value}")
+    return 0
+
+
 # --- the parser ----------------------------------------------------------------------------------------
 
 EPILOG = f"""\
@@ -386,6 +480,9 @@ examples:
   echo "$PASSWORD" | {PROG} --stack registry user create ci --password-stdin
   {PROG} --stack registry --region eu-west-1 token create ci --scope read --expires-days 90
   {PROG} --local repo grant alice/app bob pull
+  {PROG} --local repo describe library/busybox "Busybox base image."
+  {PROG} --local repo official library/busybox --on
+  {PROG} --local repo show library/busybox --json
   {PROG} --table registry-metadata user list --json
 
 The target and --json may come before the command or after it.
@@ -402,7 +499,7 @@ def _common_options() -> argparse.ArgumentParser:
     target.add_argument("--stack", metavar="NAME", help=f"a deployed CloudFormation stack (its {STACK_OUTPUT} output)")
     target.add_argument("--table", metavar="NAME", help="a DynamoDB table")
     target.add_argument("--region", metavar="REGION", help="AWS region of --stack or --table (default: your AWS configuration's)")
-    common.add_argument("--json", action="store_true", help="machine-readable output (list commands, token create)")
+    common.add_argument("--json", action="store_true", help="machine-readable output (list commands, token create, repo show)")
     return common
 
 
@@ -410,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Manage the users, access tokens and repository access of a serverless registry.",
+        description="Manage the users, access tokens, repository access and search metadata of a serverless registry.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
@@ -461,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("id", help="the token's id (see token list)")
     command(token, "list", token_list, "list a user's access tokens (never their secrets)").add_argument("user")
 
-    repo = groups.add_parser("repo", help="repository visibility and grants").add_subparsers(
+    repo = groups.add_parser("repo", help="repository visibility, grants, description, stars, official flag").add_subparsers(
         dest="command", metavar="COMMAND", required=True
     )
     sub = command(repo, "visibility", repo_visibility, "make a repository public (anyone may pull) or private")
@@ -474,6 +571,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command(repo, "revoke", repo_revoke, "take a user's grant on a repository away")
     sub.add_argument("name")
     sub.add_argument("user")
+    sub = command(repo, "describe", repo_describe, "set the description docker search shows (an empty TEXT clears it)")
+    sub.add_argument("name")
+    sub.add_argument("text", metavar="TEXT", help=f"at most {DESCRIPTION_MAX} characters")
+    sub = command(repo, "official", repo_official, "mark a repository official in docker search, or not")
+    sub.add_argument("name")
+    switch = sub.add_mutually_exclusive_group(required=True)
+    switch.add_argument("--on", dest="official", action="store_true", default=None, help="official")
+    switch.add_argument("--off", dest="official", action="store_false", default=None, help="not official")
+    sub = command(repo, "star", repo_star, "star a repository for a user (once per user)")
+    sub.add_argument("name")
+    sub.add_argument("user")
+    sub = command(repo, "unstar", repo_unstar, "take a user's star off a repository")
+    sub.add_argument("name")
+    sub.add_argument("user")
+    command(repo, "show", repo_show, "a repository's description, stars, official flag, visibility and grants").add_argument("name")
     return parser
 
 

@@ -49,7 +49,8 @@ class Call:
     status: int
     authorization: str  # the scheme only ("Basic", "Bearer") or ""
     headers: dict  # request headers, lower-case names (authorization removed)
-    body: bytes
+    form: dict  # a form-encoded request body (POST /token), parsed
+    body: bytes  # the response body
 
 
 @pytest.fixture
@@ -58,14 +59,17 @@ def requests(stack, monkeypatch) -> list[Call]:
     calls: list[Call] = []
     original = stack.gateway.invoke
 
-    def recording(method, raw_path, raw_query, header_pairs, *args, **kwargs):
-        status, headers, body = original(method, raw_path, raw_query, header_pairs, *args, **kwargs)
+    def recording(method, raw_path, raw_query, header_pairs, request_body, *args, **kwargs):
+        status, headers, body = original(method, raw_path, raw_query, header_pairs, request_body, *args, **kwargs)
         sent = {}
         for name, value in header_pairs:
             sent.setdefault(name.lower(), []).append(value)
         authorization = ",".join(sent.pop("authorization", [])).partition(" ")[0]
+        form = {}
+        if "application/x-www-form-urlencoded" in ",".join(sent.get("content-type", [])):
+            form = dict(urllib.parse.parse_qsl(bytes(request_body or b"").decode(errors="replace")))
         calls.append(Call(method, raw_path, dict(urllib.parse.parse_qsl(raw_query)), status, authorization,
-                          {k: ",".join(v) for k, v in sent.items()}, body))
+                          {k: ",".join(v) for k, v in sent.items()}, form, body))
         return status, headers, body
 
     monkeypatch.setattr(stack.gateway, "invoke", recording)
@@ -180,7 +184,7 @@ def test_filters_and_limit_are_applied_by_the_daemon(seeded, dockerd, requests):
     assert [c.query for c in search_calls(requests)] == [{"q": TERM, "n": "25"}] * 2 + [{"q": TERM, "n": "2"}]
 
 
-def test_the_default_table_truncates_long_descriptions_but_keeps_the_columns(seeded, dockerd):
+def test_the_default_table_has_dockers_columns(seeded, dockerd):
     output = dockerd.docker("search", f"{seeded}/{TERM}").stdout
     assert output.splitlines()[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL", "AUTOMATED"]
     assert [row.name for row in parse_table(output)] == ["bob/mybusybox", "library/busybox", "alice/busybox-tools"]
@@ -195,12 +199,14 @@ def test_signed_in_docker_search_shows_private_repositories_the_user_may_pull(se
     assert [row.name for row in rows] == ["bob/mybusybox", "library/busybox", "alice/busybox-tools", PRIVATE]
     assert rows[-1] == Row(PRIVATE, "Busybox, but private", 0, False, False)
     (call,) = search_calls(requests)
-    # docker login stored either the password (sent as Basic) or a refresh token
-    # (exchanged for a registry:catalog:search bearer token): both are signed in.
-    assert call.authorization in ("Basic", "Bearer"), call
-    if call.authorization == "Bearer":
-        token_calls = [c for c in requests if c.path == "/token"]
-        assert token_calls and "registry:catalog:search" in token_calls[-1].query.get("scope", ""), token_calls
+    # docker login stored the refresh token the token service handed out; the daemon
+    # redeems it (POST /token, grant_type=refresh_token) for a registry:catalog:search
+    # token and sends the search with it.
+    assert call.authorization == "Bearer", call
+    (token,) = [c for c in requests if c.path == "/token"]
+    assert (token.method, token.status) == ("POST", 200), token
+    assert token.form.get("grant_type") == "refresh_token" and token.form.get("scope") == "registry:catalog:search", token.form
+    assert json.loads(token.body)["scope"] == "registry:catalog:search"
 
 
 def test_a_normal_user_sees_only_what_they_may_pull(seeded, dockerd, docker_as, make_user, requests):

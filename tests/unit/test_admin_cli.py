@@ -450,3 +450,137 @@ def test_user_ratelimit_sets_and_clears_an_override(moto, capsys):
     assert "pull_limit" not in principals.get_user("admin")
     assert cli.main(["--table", "registry-metadata", "user", "ratelimit", "admin", "lots"]) == 1
     assert "COUNT;w=SECONDS" in capsys.readouterr().err
+
+
+# --- search metadata: description, official, stars -------------------------------------------------
+
+
+@pytest.fixture
+def pushed(admin_cli, client):
+    """library/busybox pushed and public, users alice and bob; returns an anonymous search."""
+    from tests.clients import Client
+
+    client.push_image("library/busybox", "latest")
+    accounts.set_visibility("library/busybox", "public")
+    create_user(admin_cli, "alice")
+    create_user(admin_cli, "bob")
+
+    def search(term: str) -> list[dict]:
+        reply = Client(client.gateway, None).raw("GET", f"/v1/search?q={term}")
+        assert reply.status == 200, reply.body
+        return reply.json()["results"]
+
+    return search
+
+
+def test_repo_describe_sets_moves_and_clears_the_searchable_description(admin_cli, pushed):
+    status, out, err = admin_cli("repo", "describe", "library/busybox", "  Busybox base image.  ")
+    assert status == 0, err
+    assert "library/busybox: description set to 'Busybox base image.'" in out
+    assert principals.repository("library/busybox")["description"] == "Busybox base image."
+    assert [r["name"] for r in pushed("base")] == ["library/busybox"]
+
+    assert admin_cli("repo", "describe", "library/busybox", "Tiny userland")[0] == 0
+    assert pushed("base") == [] and [r["description"] for r in pushed("userland")] == ["Tiny userland"]
+
+    status, out, _ = admin_cli("repo", "describe", "library/busybox", "")
+    assert status == 0 and "description cleared" in out
+    assert pushed("userland") == [] and pushed("busybox")[0]["description"] == ""
+
+
+def test_repo_official_on_and_off(admin_cli, pushed):
+    status, out, _ = admin_cli("repo", "official", "library/busybox", "--on")
+    assert status == 0 and "library/busybox is now official" in out
+    assert pushed("busybox")[0]["is_official"] is True
+    status, out, _ = admin_cli("repo", "official", "library/busybox", "--off")
+    assert status == 0 and "no longer official" in out
+    assert pushed("busybox")[0]["is_official"] is False
+    assert admin_cli("repo", "official", "library/busybox")[0] == 2  # --on or --off is required
+
+
+def test_repo_star_and_unstar_count_once_per_user(admin_cli, pushed):
+    status, out, _ = admin_cli("repo", "star", "library/busybox", "alice")
+    assert status == 0 and "alice starred library/busybox (1 star)" in out
+    status, out, _ = admin_cli("repo", "star", "library/busybox", "alice")
+    assert status == 0 and "alice had already starred library/busybox (1 star)" in out
+    assert admin_cli("repo", "star", "library/busybox", "bob")[0] == 0
+    assert pushed("busybox")[0]["star_count"] == 2
+
+    status, out, _ = admin_cli("repo", "unstar", "library/busybox", "alice")
+    assert status == 0 and "alice unstarred library/busybox (1 star)" in out
+    status, out, _ = admin_cli("repo", "unstar", "library/busybox", "alice")
+    assert status == 0 and "alice had not starred library/busybox (1 star)" in out
+    assert pushed("busybox")[0]["star_count"] == 1
+
+
+def test_repo_show_text_and_json(admin_cli, pushed):
+    admin_cli("repo", "describe", "library/busybox", "Busybox base image.")
+    admin_cli("repo", "official", "library/busybox", "--on")
+    admin_cli("repo", "star", "library/busybox", "bob")
+    admin_cli("repo", "star", "library/busybox", "alice")
+    admin_cli("repo", "grant", "library/busybox", "bob", "push")
+
+    status, out, _ = admin_cli("repo", "show", "library/busybox")
+    assert status == 0
+    lines = dict(line.split(":", 1) for line in out.splitlines())
+    assert lines["description"].strip() == "Busybox base image."
+    assert lines["stars"].strip() == "2 (alice, bob)"
+    assert lines["official"].strip() == "yes"
+    assert lines["visibility"].strip() == "public"
+    assert lines["grants"].strip() == "bob: push"
+
+    status, out, _ = admin_cli("repo", "show", "library/busybox", "--json")
+    view = json.loads(out)
+    assert status == 0
+    assert {k: view[k] for k in ("name", "description", "star_count", "starred_by", "is_official", "visibility", "grants")} == {
+        "name": "library/busybox",
+        "description": "Busybox base image.",
+        "star_count": 2,
+        "starred_by": ["alice", "bob"],
+        "is_official": True,
+        "visibility": "public",
+        "grants": {"bob": "push"},
+    }
+    assert view["created"] <= view["updated"]
+
+
+def test_repo_show_of_a_repository_without_visibility(admin_cli, client):
+    client.push_image("team/app", "v1")
+    status, out, _ = admin_cli("repo", "show", "team/app")
+    assert status == 0 and "not set (the registry's DEFAULT_VISIBILITY applies" in out
+    assert json.loads(admin_cli("repo", "show", "team/app", "--json")[1])["visibility"] is None
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["repo", "describe", "carol/app", "text"], "no repository carol/app (nothing has been pushed to it)"),
+        (["repo", "official", "carol/app", "--on"], "no repository carol/app"),
+        (["repo", "star", "carol/app", "carol"], "no repository carol/app"),
+        (["repo", "unstar", "carol/app", "carol"], "no repository carol/app"),
+        (["repo", "show", "carol/app"], "no repository carol/app"),
+        (["repo", "show", "Carol/App"], "invalid repository name"),
+    ],
+)
+def test_search_metadata_commands_refuse_unknown_repositories(admin_cli, argv, message):
+    create_user(admin_cli, "carol")
+    status, _, err = admin_cli(*argv)
+    assert status == 1
+    assert err.startswith("registry-admin: error: ") and message in err, err
+    assert principals.repository("carol/app") is None
+
+
+def test_search_metadata_commands_refuse_a_repository_with_access_settings_only(admin_cli):
+    # `repo visibility` creates the catalog item before the first push; it is not a repository yet.
+    admin_cli("repo", "visibility", "carol/app", "public")
+    status, _, err = admin_cli("repo", "describe", "carol/app", "text")
+    assert status == 1 and "no repository carol/app" in err
+    assert "description" not in principals.repository("carol/app")
+
+
+def test_repo_describe_refuses_long_texts_and_star_unknown_users(admin_cli, pushed):
+    status, _, err = admin_cli("repo", "describe", "library/busybox", "x" * 101)
+    assert status == 1 and "at most 100 characters (this one has 101)" in err
+    status, _, err = admin_cli("repo", "star", "library/busybox", "nobody")
+    assert status == 1 and "no user nobody" in err
+    assert "stars" not in principals.repository("library/busybox")

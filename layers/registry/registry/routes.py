@@ -142,7 +142,7 @@ RESPONSES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("catalog", "GET"): ("200", ("PAGINATION_NUMBER_INVALID",)),
     ("tags", "GET"): ("200", (*_NAME, "NAME_UNKNOWN", "PAGINATION_NUMBER_INVALID")),
     ("referrers", "GET"): ("200", (*_NAME, "DIGEST_INVALID", "PAGINATION_NUMBER_INVALID")),
-    ("manifest", "GET"): ("200", (*_NAME, "TAG_INVALID", "DIGEST_INVALID", "NAME_UNKNOWN", "MANIFEST_UNKNOWN")),
+    ("manifest", "GET"): ("200", (*_NAME, "TAG_INVALID", "DIGEST_INVALID", "NAME_UNKNOWN", "MANIFEST_UNKNOWN", "TOOMANYREQUESTS")),
     ("manifest", "HEAD"): ("200", (*_NAME, "TAG_INVALID", "DIGEST_INVALID", "NAME_UNKNOWN", "MANIFEST_UNKNOWN")),
     ("manifest", "PUT"): (
         "201",

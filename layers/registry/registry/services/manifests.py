@@ -6,7 +6,7 @@ import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
 from registry import manifests as media
-from registry import ratelimit
+from registry import metrics, ratelimit
 from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
@@ -78,6 +78,8 @@ def _manifest_response(request: Request, name: str, reference: str, ref, record:
     body = record.get("body")
     if body is None:
         body = blobstore.read_blob(digest)
+    if media_type not in media.INDEX_TYPES:
+        metrics.add(metrics.PULLS)  # what the rate limit counts: image manifests, not indexes
     return Response(200, headers, body)
 
 
@@ -107,9 +109,12 @@ def put(request: Request, name: str, reference: str) -> Response:
     referrer = None
     if manifest.subject is not None:
         referrer = {"media_type": manifest.media_type, "size": len(body), "artifact_type": manifest.referrer_artifact_type, "annotations": manifest.annotations}
-    metadata.put_manifest(name, digest, record, None if isinstance(ref, Digest) else ref, referrer, manifest.manifests)
     if repository is None or "created" not in repository:
-        search_index.add_repository(name)  # a new repository becomes findable by name
+        # Before the manifest, so a failure here is retried with the push; entries for
+        # a repository that then never appears are ignored by search (no "created").
+        search_index.add_repository(name)
+    metadata.put_manifest(name, digest, record, None if isinstance(ref, Digest) else ref, referrer, manifest.manifests)
+    metrics.add(metrics.PUSHES)
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": str(digest)}
     if manifest.subject is not None:
         headers["OCI-Subject"] = str(manifest.subject)
