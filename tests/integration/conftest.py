@@ -12,6 +12,8 @@ CI installs them (.ci/run).
 from __future__ import annotations
 
 import secrets
+import urllib.parse
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import pytest
@@ -112,3 +114,39 @@ def docker_as(dockerd, registry):
 
     yield login
     dockerd.docker("logout", registry, check=False)
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict
+    status: int
+    authorization: str  # the scheme only ("Basic", "Bearer") or ""
+    headers: dict  # request headers, lower-case names (authorization removed)
+    form: dict  # a form-encoded request body (POST /token), parsed
+    body: bytes  # the response body
+    reply_headers: dict  # response headers, lower-case names
+
+
+@pytest.fixture
+def requests(stack, monkeypatch) -> list[Call]:
+    """Every request the registry answers during the test, with the scheme of its credentials."""
+    calls: list[Call] = []
+    original = stack.gateway.invoke
+
+    def recording(method, raw_path, raw_query, header_pairs, request_body, *args, **kwargs):
+        status, headers, body = original(method, raw_path, raw_query, header_pairs, request_body, *args, **kwargs)
+        sent = {}
+        for name, value in header_pairs:
+            sent.setdefault(name.lower(), []).append(value)
+        authorization = ",".join(sent.pop("authorization", [])).partition(" ")[0]
+        form = {}
+        if "application/x-www-form-urlencoded" in ",".join(sent.get("content-type", [])):
+            form = dict(urllib.parse.parse_qsl(bytes(request_body or b"").decode(errors="replace")))
+        calls.append(Call(method, raw_path, dict(urllib.parse.parse_qsl(raw_query)), status, authorization,
+                          {k: ",".join(v) for k, v in sent.items()}, form, body, {k.lower(): v for k, v in headers}))
+        return status, headers, body
+
+    monkeypatch.setattr(stack.gateway, "invoke", recording)
+    return calls

@@ -13,7 +13,6 @@ import json
 import secrets
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 
 import pytest
 
@@ -32,29 +31,6 @@ def containerd():
         yield daemon
 
 
-@dataclass
-class Call:
-    method: str
-    path: str
-    query: str
-    status: int
-    headers: dict
-    body: bytes
-
-
-@pytest.fixture
-def requests(stack, monkeypatch) -> list[Call]:
-    """Every request the registry answers during the test, in order, with its answer."""
-    calls: list[Call] = []
-    original = stack.gateway.invoke
-
-    def recording(method, raw_path, raw_query, *args, **kwargs):
-        status, headers, body = original(method, raw_path, raw_query, *args, **kwargs)
-        calls.append(Call(method, raw_path, raw_query, status, {k.lower(): v for k, v in headers}, body))
-        return status, headers, body
-
-    monkeypatch.setattr(stack.gateway, "invoke", recording)
-    return calls
 
 
 def docker_image(dockerd, tmp_path, ref: str, sizes=(60_000,)) -> images.Image:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import urllib.parse
-from dataclasses import dataclass
 
 import pytest
 
@@ -33,29 +32,6 @@ def containerd():
         yield daemon
 
 
-@dataclass
-class Call:
-    method: str
-    path: str
-    query: str
-    status: int
-    headers: dict
-
-
-@pytest.fixture
-def requests(stack, monkeypatch) -> list[Call]:
-    """Every request the registry answers during the test, in order."""
-    calls: list[Call] = []
-    original = stack.gateway.invoke
-
-    def recording(method, raw_path, raw_query, *args, **kwargs):
-        status, headers, body = original(method, raw_path, raw_query, *args, **kwargs)
-        calls.append(Call(method, raw_path, raw_query, status,
-                          {k.lower(): v for k, v in headers}))
-        return status, headers, body
-
-    monkeypatch.setattr(stack.gateway, "invoke", recording)
-    return calls
 
 
 def sha256(data: bytes) -> str:
@@ -67,7 +43,7 @@ def oci_archive(layout, tag, path, *, all=False):
     return path
 
 
-def blob_writes(calls: list[Call], repo: str) -> list[Call]:
+def blob_writes(calls: list, repo: str) -> list:
     return [c for c in calls if c.path.startswith(f"/v2/{repo}/blobs/uploads")]
 
 
@@ -91,9 +67,9 @@ def test_ctr_push_of_an_oci_archive_then_pull_keeps_every_digest(
     puts = [c for c in writes if c.method == "PUT"]
     assert len(posts) == len(puts) == 3 and len(writes) == 6, writes
     assert all(c.status == 202 for c in posts) and all(c.status == 201 for c in puts), writes
-    locations = {urllib.parse.urlsplit(c.headers["location"]).path for c in posts}
+    locations = {urllib.parse.urlsplit(c.reply_headers["location"]).path for c in posts}
     assert {c.path for c in puts} == locations
-    assert sorted(urllib.parse.parse_qs(c.query)["digest"][0] for c in puts) \
+    assert sorted(c.query["digest"] for c in puts) \
         == sorted([image.config.digest, *image.layer_digests])
     containerd.remove(ref, "local/ctr-oci:v1")
     assert not containerd.has_content(image.digest)

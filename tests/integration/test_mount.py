@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import urllib.error
 import urllib.parse
-from dataclasses import dataclass
 
 import pytest
 
@@ -28,29 +27,6 @@ def _skopeo():
     require("skopeo")
 
 
-@dataclass
-class Call:
-    method: str
-    path: str
-    query: dict
-    status: int
-    headers: dict
-
-
-@pytest.fixture
-def requests(stack, monkeypatch) -> list[Call]:
-    """Every request the registry answers during the test, in order."""
-    calls: list[Call] = []
-    original = stack.gateway.invoke
-
-    def recording(method, raw_path, raw_query, *args, **kwargs):
-        status, headers, body = original(method, raw_path, raw_query, *args, **kwargs)
-        calls.append(Call(method, raw_path, dict(urllib.parse.parse_qsl(raw_query)), status,
-                          {k.lower(): v for k, v in headers}))
-        return status, headers, body
-
-    monkeypatch.setattr(stack.gateway, "invoke", recording)
-    return calls
 
 
 def head_blob(registry: str, repo: str, digest: str, creds):
@@ -78,8 +54,8 @@ def test_skopeo_copy_between_repositories_mounts_every_layer(registry, requests,
         (mount,) = [c for c in mounts if c.query["mount"] == digest]
         assert mount.query["from"] == source
         assert mount.status == 201, mount
-        assert mount.headers["docker-content-digest"] == digest
-        assert urllib.parse.urlsplit(mount.headers["location"]).path \
+        assert mount.reply_headers["docker-content-digest"] == digest
+        assert urllib.parse.urlsplit(mount.reply_headers["location"]).path \
             == f"/v2/{target}/blobs/{digest}"
     # No layer byte crossed the wire: no layer was downloaded or uploaded again
     # (skopeo does copy the small config blob through the client).

@@ -18,7 +18,6 @@ descriptions and the official flag go through the management API
 from __future__ import annotations
 
 import json
-import urllib.parse
 from dataclasses import dataclass
 
 import pytest
@@ -41,39 +40,6 @@ def _clients():
     require("skopeo", "docker", "dockerd")
 
 
-@dataclass
-class Call:
-    method: str
-    path: str
-    query: dict
-    status: int
-    authorization: str  # the scheme only ("Basic", "Bearer") or ""
-    headers: dict  # request headers, lower-case names (authorization removed)
-    form: dict  # a form-encoded request body (POST /token), parsed
-    body: bytes  # the response body
-
-
-@pytest.fixture
-def requests(stack, monkeypatch) -> list[Call]:
-    """Every request the registry answers during the test, with the scheme of its credentials."""
-    calls: list[Call] = []
-    original = stack.gateway.invoke
-
-    def recording(method, raw_path, raw_query, header_pairs, request_body, *args, **kwargs):
-        status, headers, body = original(method, raw_path, raw_query, header_pairs, request_body, *args, **kwargs)
-        sent = {}
-        for name, value in header_pairs:
-            sent.setdefault(name.lower(), []).append(value)
-        authorization = ",".join(sent.pop("authorization", [])).partition(" ")[0]
-        form = {}
-        if "application/x-www-form-urlencoded" in ",".join(sent.get("content-type", [])):
-            form = dict(urllib.parse.parse_qsl(bytes(request_body or b"").decode(errors="replace")))
-        calls.append(Call(method, raw_path, dict(urllib.parse.parse_qsl(raw_query)), status, authorization,
-                          {k: ",".join(v) for k, v in sent.items()}, form, body))
-        return status, headers, body
-
-    monkeypatch.setattr(stack.gateway, "invoke", recording)
-    return calls
 
 
 def management(registry: str, method: str, path: str, creds, document: dict | None = None) -> dict:
@@ -135,7 +101,7 @@ def parse_table(output: str) -> list[Row]:
     return rows
 
 
-def docker_search(dockerd, registry: str, requests: list[Call], *args: str) -> list[Row]:
+def docker_search(dockerd, registry: str, requests: list, *args: str) -> list[Row]:
     """``docker search ARGS REGISTRY/busybox``; on failure, what the daemon sent and got back."""
     try:
         result = dockerd.docker("search", "--no-trunc", *args, f"{registry}/{TERM}")
@@ -146,7 +112,7 @@ def docker_search(dockerd, registry: str, requests: list[Call], *args: str) -> l
     return parse_table(result.stdout)
 
 
-def search_calls(requests: list[Call]) -> list[Call]:
+def search_calls(requests: list) -> list:
     return [c for c in requests if c.path == "/v1/search"]
 
 
