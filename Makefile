@@ -1,5 +1,6 @@
 # make run   serve the registry locally on 127.0.0.1:$(PORT)
 # make test  run every test (unit, handler, integration with real clients)
+# make sam-check  sam validate --lint, sam build, and the built artifacts against every sample event
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +8,7 @@ PY := $(VENV)/bin/python
 PORT ?= 5000
 export PORT
 
-.PHONY: run test unit integration lint generate clean
+.PHONY: run test unit integration lint generate bench clean sam-validate sam-check
 
 $(VENV)/.installed: requirements-dev.txt layers/registry/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +33,17 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) scripts/generate.py --check
 
+sam-validate: $(VENV)/.installed
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --template-file template.yaml
+
+sam-check: $(VENV)/.installed
+	$(PY) -m pytest -q tests/unit/test_deploy.py
+
 generate: $(VENV)/.installed
 	$(PY) scripts/generate.py
+
+bench: $(VENV)/.installed
+	$(PY) scripts/bench.py
 
 clean:
 	rm -rf $(VENV)

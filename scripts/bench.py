@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     wanted = [s for s in args.only.split(",") if s]
     options = {"calls": {"reps": args.reps, "push_reps": 3}, "e2e": {"runs": args.runs},
                "coldstart": {"runs": 7}, "scale": {"reps": max(3, args.reps // 3)}}
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     results, failed = {}, {}
     for name in (s for s in MEASURED if s in wanted):
         began = time.perf_counter()
@@ -130,6 +130,7 @@ def main(argv=None) -> int:
         "machine": machine(),
         "code": code_version(),
         "failed": failed,
+        "load": f"{load_before:.1f} / {os.getloadavg()[0]:.1f}",
     }
     text = report.document(results, meta)
     args.out.write_text(text)

@@ -33,14 +33,14 @@ LAYERS = 5
 # One `docker pull` of a 5-layer image, containerd-style (Docker 23+ with the containerd
 # store, BuildKit, nerdctl): ping, token, HEAD by tag, GET by digest, config + layers.
 PULL_MIXES = {
-    "signed-in pull (private repository)": [
+    "signed in, private repository": [
         ("GET /v2/ without a token (401 challenge)", 1),
         ("GET /token, Basic credentials (password)", 1),
         ("manifest HEAD by tag", 1),
         ("manifest GET by digest", 1),
         ("blob GET (307 to S3)", LAYERS + 1),
     ],
-    "anonymous pull (public repository)": [
+    "anonymous, public repository": [
         ("GET /v2/ without a token (401 challenge)", 1),
         ("GET /token, anonymous (public repository)", 1),
         ("manifest HEAD by tag", 1),

@@ -95,6 +95,7 @@ class Ours:
     """The local stack, token auth on (skopeo signs in as the admin), pull limits out of reach."""
 
     label = "ours (local stack, auth on, admin creds)"
+    creds = ADMIN
 
     def __init__(self):
         from local_stack.stack import LocalStack
@@ -103,6 +104,7 @@ class Ours:
                "RATE_LIMIT_ANONYMOUS": NO_LIMIT_REACHED, "RATE_LIMIT_AUTHENTICATED": NO_LIMIT_REACHED}
         self.stack = LocalStack(port=support.free_port(), env=env).start()
         self.requests = 0
+        self._lock = threading.Lock()
         self._count_requests()
         self._silence_logs()
 
@@ -120,7 +122,8 @@ class Ours:
         invoke = self.stack.gateway.invoke
 
         def counted(*args, **kwargs):
-            self.requests += 1
+            with self._lock:
+                self.requests += 1
             return invoke(*args, **kwargs)
 
         self.stack.gateway.invoke = counted
@@ -133,10 +136,10 @@ class Ours:
     def bucket(self) -> str:
         return self.stack.state["bucket"]
 
-    creds = ADMIN
-
     def take_requests(self) -> int:
-        taken, self.requests = self.requests, 0
+        """Requests the gateway served since the last take (``/token`` included)."""
+        with self._lock:
+            taken, self.requests = self.requests, 0
         return taken
 
     def stop(self):
@@ -166,7 +169,10 @@ class OursAuthOff:
         try:
             yield
         finally:
-            os.environ.pop("AUTH_ENABLED") if before is None else os.environ.update(AUTH_ENABLED=before)
+            if before is None:
+                del os.environ["AUTH_ENABLED"]
+            else:
+                os.environ["AUTH_ENABLED"] = before
             settings.cache_clear()
 
     def stop(self):
@@ -178,6 +184,7 @@ class Reference:
 
     label = "docker-registry 2.8 (S3 driver, same moto)"
     creds = None
+    bucket = REFERENCE_BUCKET
 
     def __init__(self, aws_endpoint: str):
         boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1").create_bucket(Bucket=REFERENCE_BUCKET)
@@ -189,8 +196,12 @@ class Reference:
         # The Go SDK refuses a custom CA bundle with the driver's own transport: drop AWS_CA_BUNDLE.
         env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
         self.proc = spawn([binary, "serve", str(self.scratch / "config.yml")], self.log, env=env)
-        support.wait_until(self._ready, 30, f"docker-registry on {self.host}")
         self._seen = 0
+        try:
+            support.wait_until(self._ready, 30, f"docker-registry on {self.host}")
+        except Exception:
+            self.stop()
+            raise
 
     def config(self, aws_endpoint: str) -> dict:
         s3 = {"region": "us-east-1", "regionendpoint": aws_endpoint, "bucket": REFERENCE_BUCKET,
@@ -202,8 +213,6 @@ class Reference:
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    bucket = REFERENCE_BUCKET
 
     def _ready(self) -> bool:
         if self.proc.poll() is not None:

@@ -48,13 +48,14 @@ class Seeder:
         catalog = keys.catalog_key(REPO)
         self.catalog_item = _raw_item(table, catalog["pk"], catalog["sk"])
         self.tag_prefix = keys.TAG_PREFIX
-        self.tags = self.repositories = 1  # the pushed ones (v1, scale/app) plus alice/app below
+        self.size = 1  # the pushed tag v1 and repository scale/app
 
     def grow(self, size: int) -> None:
-        new_tags = [{**self.tag_item, "sk": {"S": f"{self.tag_prefix}t{n:06d}"}} for n in range(self.tags, size)]
-        new_repos = [{**self.catalog_item, "sk": {"S": f"scale/r{n:06d}"}} for n in range(self.repositories, size)]
+        """Clone up to ``size`` tags (v1, t000001, …) and repositories (scale/app, scale/r000001, …)."""
+        new_tags = [{**self.tag_item, "sk": {"S": f"{self.tag_prefix}t{n:06d}"}} for n in range(self.size, size)]
+        new_repos = [{**self.catalog_item, "sk": {"S": f"scale/r{n:06d}"}} for n in range(self.size, size)]
         _write_all(self.table, new_tags + new_repos)
-        self.tags = self.repositories = max(size, self.tags)
+        self.size = max(size, self.size)
 
 
 def _restricted_user(reg, seeder: Seeder):

@@ -38,6 +38,12 @@ def _pull_filter(request: Request):
     return lambda item: "created" in item and "pull" in accounts.allowed_actions(principal, item["sk"], item)
 
 
+# At most this many catalog items are examined per request: a caller who may
+# pull few of many repositories gets a short page and a Link to go on from,
+# so a page's cost is bounded whatever the size of the registry.
+EXAMINE_MAX = 2 * MAX_PAGE
+
+
 def repositories(request: Request) -> Response:
     """Repositories the caller may pull, in lexical order, ``limit`` at a time."""
     limit = page_size(request)
@@ -45,18 +51,22 @@ def repositories(request: Request) -> Response:
         return Response.json(200, {"repositories": []})
     visible = _pull_filter(request)
     names: list[str] = []
-    last, more = request.arg("last"), True
-    while more and len(names) < limit:
-        items, more = metadata.list_repositories(limit, last)
+    last, more, examined = request.arg("last"), True, 0
+    while more and len(names) < limit and examined < EXAMINE_MAX:
+        items, more = metadata.list_repositories(min(limit, EXAMINE_MAX - examined), last)
         for position, item in enumerate(items):
+            examined += 1
+            last = item["sk"]
             if visible(item):
                 names.append(item["sk"])
                 if len(names) == limit:
                     more = more or position < len(items) - 1
                     break
-        if items:
-            last = items[-1]["sk"]
-    return _page("/v2/_catalog", "repositories", names, more, limit, {})
+    headers = {}
+    if more:
+        # ``last`` is the last name examined, visible or not: the next page starts after it.
+        headers["Link"] = link_header("/v2/_catalog", {"n": limit, "last": last})
+    return Response.json(200, {"repositories": names}, headers)
 
 
 def tags(request: Request, name: str) -> Response:
