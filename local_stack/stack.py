@@ -11,6 +11,7 @@ Settings it reads (each maps to a template parameter on AWS):
     REGISTRY_AUTH=off                               AuthEnabled=false: for experiments only
     REGISTRY_RATE_LIMIT_ANONYMOUS='100;w=21600'     RateLimitAnonymous
     REGISTRY_RATE_LIMIT_AUTHENTICATED='200;w=21600' RateLimitAuthenticated
+    POWERTOOLS_METRICS_DISABLED=false               print the EMF metric lines (off by default here)
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ class LocalStack:
                 os.environ[variable] = settings[local]
         os.environ.update(self.extra_env)
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        # No EMF metric lines on the terminal (POWERTOOLS_METRICS_DISABLED=false shows them).
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         for layer in template.layer_paths():
             if str(layer) not in sys.path:
                 sys.path.insert(0, str(layer))

@@ -4,7 +4,11 @@
 it turns the event into a ``Request``, finds the route in ``registry.routes``,
 calls ``handlers[route.name][method](request, **params)`` and renders the
 ``Response`` it returns or the ``RegistryError`` it raises. An unexpected
-exception is logged with the request id and answered as ``UNKNOWN``.
+exception is logged with the request id and answered as ``UNKNOWN``. Each
+invocation logs one ``response`` line (request id, function, method, path,
+repository, status: never a header or body) and flushes its metrics
+(``registry.metrics``: 4xx, 5xx and 429 counted here, pulls, pushes and bytes
+by the services).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode
 
-from registry import routes
+from registry import metrics, routes
 from registry.auth import guard
 from registry.errors import OciError, RegistryError
 from registry.log import logger
@@ -32,6 +36,7 @@ class Request:
     source_ip: str = ""
     request_id: str = ""
     caller: object = None  # registry.auth.guard.Caller, set by dispatch
+    repository: str | None = None  # the route's repository name, set by dispatch (for logs)
 
     @classmethod
     def from_event(cls, event: dict) -> "Request":
@@ -98,6 +103,7 @@ def dispatch(function: str, handlers: dict, request: Request) -> Response:
     name = params.get("name")
     if name is not None and name.count("/") >= routes.MAX_NAME_COMPONENTS:
         raise _too_deep(name)
+    request.repository = name
     if route.authenticated:
         request.caller = guard.authorize(request, route.name, params)
     return handlers[route.name][request.method](request, **params)
@@ -134,16 +140,21 @@ def make_handler(function: str, handlers: dict):
         request = Request.from_event(event)
         # Passed on each call (not append_keys): the local stack runs requests in threads.
         fields = {"request_id": request.request_id, "function": function, "method": request.method, "path": request.path}
+        recording = metrics.begin(function, request.request_id)
         try:
-            response = dispatch(function, handlers, request)
-        except RegistryError as exc:
-            if exc.status >= 500:
-                logger.error("registry error", extra={**fields, "code": exc.error.code})
-            response = error_response(exc)
-        except Exception:  # noqa: BLE001 - the one catch-all: never leak internals
-            logger.exception("unhandled error", extra=fields)
-            response = error_response(RegistryError(OciError.UNKNOWN, "internal error", detail={"requestId": request.request_id}))
-        logger.info("response", extra={**fields, "status": response.status})
-        return response.to_result(head=request.method == "HEAD")
+            try:
+                response = dispatch(function, handlers, request)
+            except RegistryError as exc:
+                if exc.status >= 500:
+                    logger.error("registry error", extra={**fields, "repository": request.repository, "code": exc.error.code})
+                response = error_response(exc)
+            except Exception:  # noqa: BLE001 - the one catch-all: never leak internals
+                logger.exception("unhandled error", extra={**fields, "repository": request.repository})
+                response = error_response(RegistryError(OciError.UNKNOWN, "internal error", detail={"requestId": request.request_id}))
+            metrics.count_status(response.status)
+            logger.info("response", extra={**fields, "repository": request.repository, "status": response.status})
+            return response.to_result(head=request.method == "HEAD")
+        finally:
+            metrics.end(recording)
 
     return lambda_handler

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from registry import hashing, keys
+from registry import hashing, keys, metrics
 from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
@@ -122,6 +122,7 @@ def start(request: Request, name: str) -> Response:
         if Digest.of(request.body, digest.algorithm) != digest:
             raise RegistryError(OciError.DIGEST_INVALID, "the uploaded content does not match the digest", detail={"digest": wanted})
         _store_verified(name, digest, request.body)
+        metrics.add_bytes(metrics.BYTES_UPLOADED, len(request.body))
         return _created(name, digest)
     upload_id = uuid.uuid4().hex
     session = {"name": name, "owner": _owner(request), "offset": 0, "etags": [], "hashes": hashing.new_states()}
@@ -275,4 +276,5 @@ def complete(request: Request, name: str, uuid: str) -> Response:
         blobstore.copy_to_blob(tail_key, digest)
         blobstore.delete_staging(tail_key)
     metadata.link_blob(name, digest, size, uuid)
+    metrics.add_bytes(metrics.BYTES_UPLOADED, size)
     return _created(name, digest)
