@@ -113,3 +113,12 @@ def make_scratch(prefix: str, parent: str | None = None) -> Path:
     scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
     (scratch / _OWNER).write_text(str(os.getpid()))
     return scratch
+
+
+def discard_scratch(scratch) -> None:
+    """Kill what still runs under *scratch*, unmount it and delete it
+    (SUPPORT_KEEP_SCRATCH=1 keeps it for a post-mortem)."""
+    kill_under(scratch)
+    unmount_under(scratch)
+    if not os.environ.get("SUPPORT_KEEP_SCRATCH"):
+        shutil.rmtree(scratch, ignore_errors=True)

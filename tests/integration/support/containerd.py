@@ -18,14 +18,13 @@ HTTP (``--plain-http``), anonymous unless *user* is given.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 from typing import Sequence
 
 from . import run, require, wait_until
-from ._process import kill_under, make_scratch, spawn, terminate, track, unmount_under
+from ._process import discard_scratch, make_scratch, spawn, terminate, track
 from .dockerd import _CONTAINERD_TOML
 
 __all__ = ["Containerd", "start_containerd"]
@@ -106,10 +105,7 @@ class Containerd:
         self._proc = None
         if self.scratch is None:
             return
-        kill_under(self.scratch)
-        unmount_under(self.scratch)
-        if not os.environ.get("SUPPORT_KEEP_SCRATCH"):
-            shutil.rmtree(self.scratch, ignore_errors=True)
+        discard_scratch(self.scratch)
         self.scratch = None
 
     close = stop

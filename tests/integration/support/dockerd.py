@@ -19,13 +19,12 @@ import http.client
 import json
 import os
 import re
-import shutil
 import socket
 import time
 from pathlib import Path
 
 from . import run, require, wait_until
-from ._process import kill_under, make_scratch, spawn, terminate, track, unmount_under
+from ._process import discard_scratch, make_scratch, spawn, terminate, track
 
 __all__ = ["Dockerd"]
 
@@ -130,10 +129,7 @@ class Dockerd:
         self._dockerd = self._containerd = None
         if self.scratch is None:
             return
-        kill_under(self.scratch)
-        unmount_under(self.scratch)
-        if not os.environ.get("SUPPORT_KEEP_SCRATCH"):
-            shutil.rmtree(self.scratch, ignore_errors=True)
+        discard_scratch(self.scratch)
         self.scratch = None
 
     def __enter__(self) -> "Dockerd":

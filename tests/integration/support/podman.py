@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import run, require
-from ._process import kill_under, make_scratch, track, unmount_under
+from ._process import discard_scratch, make_scratch, track
 
 __all__ = ["Podman", "MEDIA_TYPES"]
 
@@ -92,10 +92,7 @@ class Podman:
         SUPPORT_KEEP_SCRATCH=1 keeps it)."""
         if self.scratch is None:
             return
-        kill_under(self.scratch)
-        unmount_under(self.scratch)
-        if not os.environ.get("SUPPORT_KEEP_SCRATCH"):
-            shutil.rmtree(self.scratch, ignore_errors=True)
+        discard_scratch(self.scratch)
         self.scratch = None
 
     close = stop
