@@ -14,6 +14,18 @@ class Reply:
         self.headers = {name.lower(): value for name, value in headers}
         self.body = body
 
+    @classmethod
+    def from_result(cls, result: dict) -> "Reply":
+        """What a client sees of a function's payload-2.0 result (a handler called directly)."""
+        import base64
+
+        raw = result.get("body") or ""
+        body = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
+        return cls(result["statusCode"], list((result.get("headers") or {}).items()), body)
+
+    def __repr__(self):
+        return f"Reply({self.status}, {self.headers}, {self.body[:300]!r})"
+
     def header(self, name: str):
         return self.headers.get(name.lower())
 

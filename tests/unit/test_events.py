@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, parse_qsl, quote, urlparse
 import pytest
 
 from local_stack import gateway, template
+from tests.clients import Reply
 
 EVENTS = template.ROOT / "events"
 EVENT_FILES = sorted(path.name for path in EVENTS.glob("*.json"))
@@ -95,36 +96,13 @@ def handler(code_uri: str):
     return gateway.load_handler(code_uri)
 
 
-class Reply:
-    """What a client sees of a function's payload-2.0 result."""
-
-    def __init__(self, result: dict):
-        self.status = result["statusCode"]
-        self.headers = {name.lower(): value for name, value in (result.get("headers") or {}).items()}
-        raw = result.get("body") or ""
-        self.body = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-    def json(self):
-        return json.loads(self.body)
-
-    @property
-    def error_codes(self) -> list[str]:
-        return [error["code"] for error in self.json()["errors"]]
-
-    def __repr__(self):
-        return f"Reply({self.status}, {self.headers}, {self.body[:300]!r})"
-
-
 def invoke(sample: dict) -> Reply:
     """Call the function the event's route key belongs to in template.yaml."""
     route = ROUTES_BY_KEY[sample["routeKey"]]
     context = gateway.LambdaContext(route.function, sample["requestContext"]["requestId"])
     result = handler(route.code_uri)(sample, context)
     assert result["isBase64Encoded"] is True
-    return Reply(result)
+    return Reply.from_result(result)
 
 
 def call(method: str, path: str, query: str = "", headers: dict | None = None, body: bytes = b"") -> Reply:
