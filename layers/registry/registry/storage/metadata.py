@@ -32,10 +32,6 @@ def get_records(*key_list: dict) -> list[dict | None]:
     return dynamo.get_many(list(key_list))
 
 
-def get_tag(name: str, tag: str) -> dict | None:
-    return dynamo.get(keys.tag_key(name, tag))
-
-
 def get_manifest(name: str, digest: Digest) -> dict | None:
     return dynamo.get(keys.manifest_key(name, digest))
 

@@ -56,15 +56,13 @@ def set_user_pull_limit(user: str, limit: str | None):
 
 def delete_user(user: str) -> bool:
     """Delete the user and everything under it (access and refresh tokens)."""
-    items, more = dynamo.query_page(keys.user_pk(user), "", 1000, None)
     found = False
     while True:
-        for item in items:
-            found = found or item["sk"] == "USER"
-            aws.dynamodb().delete_item(TableName=dynamo.table(), Key=dynamo.encode({"pk": item["pk"], "sk": item["sk"]}))
+        items, more = dynamo.query_page(keys.user_pk(user), "", 1000, None)
+        found = found or any(item["sk"] == "USER" for item in items)
+        dynamo.batch_delete([{"pk": item["pk"], "sk": item["sk"]} for item in items])
         if not more:
             return found
-        items, more = dynamo.query_page(keys.user_pk(user), "", 1000, None)
 
 
 def list_users() -> list[dict]:
