@@ -52,6 +52,8 @@ def moto(aws_env, monkeypatch):
         resources.create_bucket()
         resources.create_table()
         monkeypatch.setenv("TOKEN_KEY_ID", resources.create_signing_key())
+        queue_urls = resources.create_queues()
+        monkeypatch.setenv("VERIFY_QUEUE_URL", queue_urls["VerifyQueue"])
         config.settings.cache_clear()
         tokens.reset()
         principals.create_user(ADMIN[0], {"password": _admin_password_hash(), "admin": True, "disabled": False})
@@ -95,3 +97,11 @@ def aws_calls(moto):
     for client in (registry_aws.s3(), registry_aws.dynamodb()):
         client.meta.events.register("before-call", counter)
     return counter
+
+
+@pytest.fixture
+def verifier(moto):
+    """The template's SQS-triggered functions (the verify function), run on demand: ``verifier.drain()``."""
+    from local_stack.queues import Poller
+
+    return Poller.for_template()
