@@ -24,7 +24,8 @@ has no size limit of ours below S3's 5 TiB object limit.
 Failure and races: a wrong digest marks the session ``failed`` and deletes the
 staging object (nothing became visible); a worker that loses a conditional
 save stops (the winner goes on); a cancelled session (DELETE) makes the next
-save fail, and the worker aborts the copy it had started. Until the link is
+save fail, and the worker stops; a copy it had started is aborted by the
+bucket's lifecycle rule for incomplete multipart uploads. Until the link is
 written a blob HEAD answers 404: unverified bytes are never served.
 """
 
@@ -139,11 +140,11 @@ def _copy(upload_id: str, session: dict, digest: Digest, size: int, deadline: fl
     copy = dict(session.get("copy") or {})
     if not copy.get("multipart"):
         copy = {"multipart": blobstore.start_blob_multipart(digest), "next": 1}
-        saved = _saved(upload_id, session, copy=copy)
-        if saved is None:
-            blobstore.abort_blob_multipart(digest, copy["multipart"])
+        # A copy left behind by a lost race or a cancel is aborted by the bucket's
+        # lifecycle rule for incomplete multipart uploads (no abort permission needed here).
+        session = _saved(upload_id, session, copy=copy)
+        if session is None:
             return None
-        session = saved
     part = max(COPY_PART, math.ceil(size / blobstore.MAX_PARTS))
     count = math.ceil(size / part)
     number = int(copy["next"])
@@ -154,7 +155,6 @@ def _copy(upload_id: str, session: dict, digest: Digest, size: int, deadline: fl
         number = batch[-1] + 1
         session = _saved(upload_id, session, copy={**copy, "next": number})
         if session is None:
-            blobstore.abort_blob_multipart(digest, copy["multipart"])
             return None
     if number <= count:
         return session

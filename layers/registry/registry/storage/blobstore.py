@@ -85,10 +85,6 @@ def complete_blob_multipart(digest: Digest, multipart_id: str):
     aws.s3().complete_multipart_upload(Bucket=_bucket(), Key=key, UploadId=multipart_id, MultipartUpload={"Parts": parts})
 
 
-def abort_blob_multipart(digest: Digest, multipart_id: str):
-    abort_multipart(keys.blob_object(digest), multipart_id)
-
-
 def presigned_part(key: str, multipart_id: str, number: int, expires: int) -> str:
     """A URL that lets its holder PUT part ``number`` of the multipart upload, for ``expires`` s; no S3 call."""
     return aws.s3().generate_presigned_url(
