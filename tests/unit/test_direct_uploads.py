@@ -244,3 +244,27 @@ def test_a_blob_already_stored_is_still_verified_before_it_is_linked(client):
 def test_parts_of_an_unknown_session_are_blob_upload_unknown(client, operation):
     reply = client.request(operation, "/v2/team/app/blobs/uploads/0123456789abcdef0123456789abcdef/parts")
     assert (reply.status, reply.error_codes) == (404, ["BLOB_UPLOAD_UNKNOWN"])
+
+
+def test_a_chunked_upload_past_copy_objects_limit_is_copied_part_by_part(client, monkeypatch):
+    """Chunks sent through PATCH: no 5 GB cap from CopyObject (stand-in limits, same code path)."""
+    monkeypatch.setattr(verification.blobstore, "COPY_OBJECT_MAX", 4 * MIB)
+    monkeypatch.setattr(verification, "COPY_PART", 5 * MIB)
+    calls = []
+    from registry import aws
+
+    aws.reset()
+    aws.s3().meta.events.register("before-call", lambda model, **kw: calls.append(model.name))
+    data = os.urandom(11 * MIB)
+    location = start(client)
+    for first in range(0, len(data), 4 * MIB):
+        piece = data[first : first + 4 * MIB]
+        reply = client.request("PATCH", location, piece, {"content-type": "application/octet-stream", "content-range": f"{first}-{first + len(piece) - 1}"})
+        assert reply.status == 202
+    done = client.request("PUT", f"{location}?digest={sha256(data)}")
+    assert done.status == 201
+    assert "UploadPartCopy" in calls and "CopyObject" not in calls
+    assert pulled(client, "team/app", sha256(data)) == data
+    assert staging() == []
+    again = client.request("PATCH", location, b"more", {"content-type": "application/octet-stream"})
+    assert (again.status, again.error_codes) == (400, ["BLOB_UPLOAD_INVALID"])  # complete: it takes nothing more

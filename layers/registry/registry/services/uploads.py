@@ -202,6 +202,8 @@ def _save(name: str, upload_id: str, session: dict, previous: int):
 def _not_direct(session: dict):
     if session.get("direct"):
         raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "this upload takes its bytes through part URLs (POST …/parts), not in requests")
+    if session.get("state"):
+        raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "this upload is complete: it takes no more bytes")
 
 
 def patch(request: Request, name: str, uuid: str) -> Response:
@@ -256,7 +258,7 @@ def complete(request: Request, name: str, uuid: str) -> Response:
         raise RegistryError(OciError.DIGEST_INVALID, "the digest query parameter is required to complete an upload")
     digest = Digest.parse(wanted)
     session = _load(request, name, uuid)
-    if session.get("direct"):
+    if session.get("direct") or session.get("state"):
         return _complete_direct(request, name, uuid, session, digest)
     data = request.body
     _check_length(request, data)
@@ -282,10 +284,14 @@ def complete(request: Request, name: str, uuid: str) -> Response:
             _discard_staging(uuid, session)
             metadata.delete_upload(uuid)
             raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "a concurrent request changed this upload; start it again") from None
-        blobstore.copy_to_blob(parts_key, digest)
-        blobstore.delete_staging(parts_key)
         if tail_key:
             blobstore.delete_staging(tail_key)
+        if size > blobstore.COPY_OBJECT_MAX:
+            # Past CopyObject's 5 GB: the verify function's resumable multipart copy, as for a direct upload.
+            session = verification.begin(uuid, session, digest, size, hashes[digest.algorithm])
+            return _verified_or_pending(name, uuid, session, digest, began=time.monotonic())
+        blobstore.copy_to_blob(parts_key, digest)
+        blobstore.delete_staging(parts_key)
     elif data or not tail_key:
         blobstore.put_blob(digest, _tail_bytes(session) + data)
         if tail_key:
@@ -387,15 +393,17 @@ def parts_received(request: Request, name: str, uuid: str) -> Response:
 def _complete_direct(request: Request, name: str, uuid: str, session: dict, digest: Digest) -> Response:
     """Assemble the parts and verify them; 201 when verified, 202 while verification goes on.
 
+    Also answers the repeated PUTs of a chunked upload whose copy went to the
+    verify function (its ``state`` is set, and it has no parts to assemble).
+
     Repeating the PUT is how a client waits: it answers 202 until the blob is
     verified (then 201, also to later repeats) or found wrong (400
     DIGEST_INVALID, the session closed, nothing visible).
     """
     if request.body:
-        raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "a direct upload's bytes go to its part URLs; complete it with an empty PUT")
+        raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "this upload takes no more bytes: complete it with an empty PUT")
     started = time.monotonic()
-    state, began = session.get("state"), False
-    if state is None:
+    if session.get("state") is None:
         try:
             size = blobstore.complete_listed(keys.upload_parts(uuid), session["multipart"])
         except blobstore.PartsChanged:
@@ -409,22 +417,30 @@ def _complete_direct(request: Request, name: str, uuid: str, session: dict, dige
             if size is None:
                 raise RegistryError(OciError.BLOB_UPLOAD_UNKNOWN, "upload unknown: it was cancelled or has expired") from None
         try:
-            session, began = verification.begin(uuid, session, digest, size), True
+            session = verification.begin(uuid, session, digest, size)
         except metadata.Conflict:
             session = _load(request, name, uuid)  # a concurrent PUT began it: report on its progress
-        state = session.get("state")
+        else:
+            return _verified_or_pending(name, uuid, session, digest, began=started)
     if session.get("digest") != str(digest):
         raise RegistryError(OciError.DIGEST_INVALID, f"this upload is being completed as {session.get('digest')}", detail={"digest": str(digest)})
-    if state == "verifying":
-        if began:
-            # The request that began it verifies what fits in its time, then hands over.
-            deadline = started + settings().verify_inline_seconds
-            session = verification.advance(uuid, deadline) if time.monotonic() < deadline else session
-            if session is not None and session.get("state") == "verifying":
-                queue.request_verification(uuid)
-        elif verification.stalled(session):
-            queue.request_verification(uuid)  # its worker was lost: queue it again
-        state = (session or {}).get("state")
+    if verification.stalled(session):
+        queue.request_verification(uuid)  # its worker was lost: queue it again
+    return _verified_or_pending(name, uuid, session, digest)
+
+
+def _verified_or_pending(name: str, uuid: str, session: dict | None, digest: Digest, began: float | None = None) -> Response:
+    """201, 400 DIGEST_INVALID or 202 by the verification's state.
+
+    ``began``: this request began the verification at that ``time.monotonic()``;
+    it verifies what fits in its time, then hands the rest to the verify function.
+    """
+    if began is not None:
+        deadline = began + settings().verify_inline_seconds
+        session = verification.advance(uuid, deadline) if time.monotonic() < deadline else session
+        if session is not None and session.get("state") == "verifying":
+            queue.request_verification(uuid)
+    state = (session or {}).get("state")
     if state == "verified":
         return _created(name, digest)
     if state == "failed":

@@ -56,18 +56,20 @@ STALL_SECONDS = 16 * 60
 _copying = ThreadPoolExecutor(max_workers=COPY_PARALLEL, thread_name_prefix="copy")
 
 
-def begin(upload_id: str, session: dict, digest: Digest, size: int) -> dict:
+def begin(upload_id: str, session: dict, digest: Digest, size: int, hashed: bytes | None = None) -> dict:
     """Record that ``session`` (parts assembled, ``size`` bytes) is to be verified against ``digest``.
 
-    Raises ``metadata.Conflict`` when another request began it first.
+    ``hashed``: the hash state of all ``size`` bytes when the requests that carried
+    them hashed them already (a chunked upload too large for one CopyObject): only
+    the copy is left to do. Raises ``metadata.Conflict`` when another request began it first.
     """
     session = {
         **session,
         "state": "verifying",
         "digest": str(digest),
         "size": size,
-        "checked": 0,
-        "hash": hashing.resume(digest.algorithm).serialize(),
+        "checked": size if hashed is not None else 0,
+        "hash": hashed if hashed is not None else hashing.resume(digest.algorithm).serialize(),
         "step": 0,
         "touched": int(time.time()),
     }
