@@ -268,3 +268,23 @@ def test_a_chunked_upload_past_copy_objects_limit_is_copied_part_by_part(client,
     assert staging() == []
     again = client.request("PATCH", location, b"more", {"content-type": "application/octet-stream"})
     assert (again.status, again.error_codes) == (400, ["BLOB_UPLOAD_INVALID"])  # complete: it takes nothing more
+
+
+def test_the_verify_function_takes_the_sample_queue_event(client, monkeypatch):
+    """events/queue/verify.json, as Lambda's SQS event source delivers it, finishes a pending verification."""
+    import json
+    from pathlib import Path
+
+    from local_stack.gateway import LambdaContext, load_handler
+
+    monkeypatch.setenv("VERIFY_INLINE_SECONDS", "0")
+    settings.cache_clear()
+    data = os.urandom(MIB)
+    location = start(client)
+    send_parts(client, location, data, 5 * MIB)
+    assert client.request("PUT", f"{location}?digest={sha256(data)}").status == 202
+    sample = json.loads((Path(__file__).parents[2] / "events" / "queue" / "verify.json").read_text())
+    sample["Records"][0]["body"] = json.dumps({"upload": location.rsplit("/", 1)[1]})
+    result = load_handler("functions/verify/")(sample, LambdaContext("VerifyFunction", "sample", timeout=900))
+    assert result == {"batchItemFailures": []}
+    assert client.request("PUT", f"{location}?digest={sha256(data)}").status == 201
