@@ -69,10 +69,18 @@ def create_signing_key() -> str:
     return key["KeyMetadata"]["KeyId"]
 
 
-def function_environment(bucket: str = BUCKET_NAME, table: str = TABLE_NAME, signing_key: str = "") -> dict[str, str]:
+def create_sign_in_hash_key() -> str:
+    """The HMAC key of sign-in throttles (registry.auth.pseudonym), as template.yaml declares it."""
+    props = template.resource_properties("SignInHashKey")
+    client = boto3.client("kms")
+    key = client.create_key(KeySpec=props["KeySpec"], KeyUsage=props["KeyUsage"], Description=props["Description"])
+    return key["KeyMetadata"]["KeyId"]
+
+
+def function_environment(bucket: str = BUCKET_NAME, table: str = TABLE_NAME, signing_key: str = "", hash_key: str = "") -> dict[str, str]:
     """The Globals environment of template.yaml, with resources named as created here."""
     t = template.load()
-    names = {"BlobBucket": bucket, "MetadataTable": table, "TokenSigningKey": signing_key}
+    names = {"BlobBucket": bucket, "MetadataTable": table, "TokenSigningKey": signing_key, "SignInHashKey": hash_key}
     env = {}
     for key, value in t["Globals"]["Function"]["Environment"]["Variables"].items():
         if isinstance(value, dict) and "Ref" in value:
