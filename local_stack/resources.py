@@ -95,10 +95,20 @@ def create_queues() -> dict[str, str]:
     return urls
 
 
-def function_environment(bucket: str = BUCKET_NAME, table: str = TABLE_NAME, signing_key: str = "", queues: dict | None = None) -> dict[str, str]:
+def create_sign_in_hash_key() -> str:
+    """The HMAC key of sign-in throttles (registry.auth.pseudonym), as template.yaml declares it."""
+    props = template.resource_properties("SignInHashKey")
+    client = boto3.client("kms")
+    key = client.create_key(KeySpec=props["KeySpec"], KeyUsage=props["KeyUsage"], Description=props["Description"])
+    return key["KeyMetadata"]["KeyId"]
+
+
+def function_environment(
+    bucket: str = BUCKET_NAME, table: str = TABLE_NAME, signing_key: str = "", queues: dict | None = None, hash_key: str = ""
+) -> dict[str, str]:
     """The Globals environment of template.yaml, with resources named as created here."""
     t = template.load()
-    names = {"BlobBucket": bucket, "MetadataTable": table, "TokenSigningKey": signing_key}
+    names = {"BlobBucket": bucket, "MetadataTable": table, "TokenSigningKey": signing_key, "SignInHashKey": hash_key}
     for logical_id, resource in t["Resources"].items():
         if resource.get("Type") == "AWS::SQS::Queue":
             names[logical_id] = (queues or {}).get(logical_id, "")

@@ -65,7 +65,7 @@ class LocalStack:
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
         bucket, table, key = resources.create_bucket(), resources.create_table(), resources.create_signing_key()
         self.queues = resources.create_queues()
-        os.environ.update(resources.function_environment(bucket, table, key, self.queues))
+        os.environ.update(resources.function_environment(bucket, table, key, self.queues, resources.create_sign_in_hash_key()))
         settings = {**os.environ, **self.extra_env}
         if settings.get("REGISTRY_AUTH", "on").lower() == "off":
             os.environ["AUTH_ENABLED"] = "false"

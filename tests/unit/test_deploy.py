@@ -410,7 +410,7 @@ def replay(spec: dict) -> None:
     import registry
     from moto import mock_aws
     from registry import aws, config
-    from registry.auth import tokens
+    from registry.auth import pseudonym, tokens
     from registry.services import uploads
     from registry.storage import principals
 
@@ -506,8 +506,10 @@ def replay(spec: dict) -> None:
             resources.create_bucket()
             resources.create_table()
             os.environ["TOKEN_KEY_ID"] = resources.create_signing_key()
+            os.environ["SIGNIN_HASH_KEY_ID"] = resources.create_sign_in_hash_key()
             config.settings.cache_clear()
             tokens.reset()
+            pseudonym.reset()
             if admin_hash is None:
                 from registry import accounts
 

@@ -35,6 +35,7 @@ class Settings:
     token_realm: str | None  # None: <scheme>://<host>/token of the request
     token_key_id: str  # the KMS key that signs tokens
     token_seconds: int  # lifetime of an issued bearer token
+    sign_in_hash_key_id: str  # the KMS HMAC key that keys sign-in throttles (registry.auth.pseudonym)
     # Pull rate limits, COUNT;w=SECONDS or unlimited (registry.ratelimit).
     rate_limit_anonymous: str
     rate_limit_authenticated: str
@@ -59,6 +60,7 @@ class Settings:
             token_realm=env.get("TOKEN_REALM") or None,
             token_key_id=env.get("TOKEN_KEY_ID", ""),
             token_seconds=int(env.get("TOKEN_SECONDS", "300")),
+            sign_in_hash_key_id=env.get("SIGNIN_HASH_KEY_ID", ""),
             rate_limit_anonymous=env.get("RATE_LIMIT_ANONYMOUS", "100;w=21600"),
             rate_limit_authenticated=env.get("RATE_LIMIT_AUTHENTICATED", "200;w=21600"),
         )
