@@ -39,6 +39,9 @@ class Settings:
     # Pull rate limits, COUNT;w=SECONDS or unlimited (registry.ratelimit).
     rate_limit_anonymous: str
     rate_limit_authenticated: str
+    # Garbage collection (registry.services.gc): an untagged manifest is kept this long after
+    # it was pushed or lost its last tag (a push in progress tags its manifest last).
+    gc_untagged_seconds: int = 7 * 86400
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -63,6 +66,7 @@ class Settings:
             sign_in_hash_key_id=env.get("SIGNIN_HASH_KEY_ID", ""),
             rate_limit_anonymous=env.get("RATE_LIMIT_ANONYMOUS", "100;w=21600"),
             rate_limit_authenticated=env.get("RATE_LIMIT_AUTHENTICATED", "200;w=21600"),
+            gc_untagged_seconds=int(float(env.get("GC_UNTAGGED_DAYS", "7")) * 86400),
         )
 
 

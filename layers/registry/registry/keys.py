@@ -22,6 +22,9 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
                                           (a manifest whose subject is <subject>)
     REPO#<name>        CHILD#<child>#<index>
                                           (index <index> lists manifest <child>)
+    REPO#<name>        USES#<blob>#<manifest>
+                                          created (manifest <manifest> references blob
+                                          <blob>; written before the manifest)
     CATALOG            <name>             created, updated, visibility, grants,
                                           description, stars, official
                                           (one per repository; grants: user -> pull|push)
@@ -29,7 +32,14 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
     GRAM#<gram>        <name>             (the name contains <gram>: every 1 to 3
                                           character substring, for substring search)
     WORD#<word>        <name>             (the description has the whole word <word>)
-    BLOB#<digest>      BLOB               size, created   (the verified S3 object)
+    BLOB#<digest>      BLOB               size, created   (the verified S3 object);
+                                          epoch, lease_until (a push is writing it),
+                                          gc_mark, doomed, doomed_at (garbage collection)
+    BLOB#<digest>      LINK#<name>        (repository <name> links the blob)
+    GC                 <kind>#<since>#<nonce>
+                                          name, digest: something that may have become
+                                          garbage at <since> (epoch seconds, 12 digits);
+                                          <kind> MANIFEST | LINK | BLOB | UPLOAD
     UPLOAD#<uuid>      UPLOAD             name, owner, offset, hash states, tail_key,
                                           multipart id, part ETags, expires_at (TTL)
     USER#<user>        USER               password (scrypt), admin, disabled, created
@@ -42,6 +52,11 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
                                           of the account and/or address, never the value
                                           a client sent (it may be a secret typed into
                                           the user-name field)
+
+Manifest items also hold ``tags`` (the set of tags pointing at them) and
+``tracked`` (equal to ``created`` when the item was created by a version that
+keeps ``tags``); manifests, links and blob records may hold ``gc_mark``
+(registry.services.gc).
 
 A blob is served only through its repository link: the link is the access
 check. Tags carry a copy of the manifest so a pull by tag is one read.
@@ -116,6 +131,30 @@ def parents_prefix(child: Digest) -> str:
 
 def child_key(name: str, child: Digest, index: Digest) -> dict:
     return {"pk": repo_pk(name), "sk": f"{parents_prefix(child)}{index}"}
+
+
+def uses_prefix(blob: Digest) -> str:
+    return f"USES#{blob}#"
+
+
+def uses_key(name: str, blob: Digest, manifest: Digest) -> dict:
+    return {"pk": repo_pk(name), "sk": f"{uses_prefix(blob)}{manifest}"}
+
+
+LINK_PREFIX = "LINK#"
+
+
+def reverse_link_key(digest: Digest, name: str) -> dict:
+    """The blob's record of a repository linking it: lets GC ask "does any repository link it?" in one Query."""
+    return {"pk": f"BLOB#{digest}", "sk": f"{LINK_PREFIX}{name}"}
+
+
+GC_PK = "GC"
+
+
+def candidate_key(kind: str, since: int, nonce: str) -> dict:
+    """A garbage-collection candidate; sorted by kind, then by when it may have become garbage."""
+    return {"pk": GC_PK, "sk": f"{kind}#{since:012d}#{nonce}"}
 
 
 def user_key(user: str) -> dict:

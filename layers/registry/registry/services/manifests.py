@@ -130,13 +130,10 @@ def put(request: Request, name: str, reference: str) -> Response:
     digest = Digest.of(body, ref.algorithm if isinstance(ref, Digest) else "sha256")
     if isinstance(ref, Digest) and digest != ref:
         raise RegistryError(OciError.DIGEST_INVALID, f"manifest digest is {digest}, not {ref}")
-    missing, repository = metadata.check_references(name, list(manifest.blobs), list(manifest.manifests))
+    tag = None if isinstance(ref, Digest) else ref
+    missing, repository, current = metadata.check_references(name, list(manifest.blobs), list(manifest.manifests), tag)
     if missing:
-        raise RegistryError(
-            OciError.MANIFEST_BLOB_UNKNOWN,
-            f"manifest references {len(missing)} unknown blob(s) or manifest(s)",
-            detail={"digests": [str(d) for d in missing]},
-        )
+        raise _blob_unknown(missing)
     record = {"media_type": manifest.media_type, "size": len(body), "subject": str(manifest.subject) if manifest.subject else None}
     if len(body) <= INLINE_BYTES:
         record["body"] = body
@@ -150,12 +147,52 @@ def put(request: Request, name: str, reference: str) -> Response:
         # Before the manifest, so a failure here is retried with the push; entries for
         # a repository that then never appears are ignored by search (no "created").
         search_index.add_repository(name)
-    metadata.put_manifest(name, digest, record, None if isinstance(ref, Digest) else ref, referrer, manifest.manifests)
+    _store(name, digest, record, tag, referrer, manifest, repository, current)
     metrics.add(metrics.PUSHES)
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": str(digest)}
     if manifest.subject is not None:
         headers["OCI-Subject"] = str(manifest.subject)
     return Response(201, headers)
+
+
+def _blob_unknown(missing: list[Digest]) -> RegistryError:
+    return RegistryError(
+        OciError.MANIFEST_BLOB_UNKNOWN,
+        f"manifest references {len(missing)} unknown blob(s) or manifest(s)",
+        detail={"digests": [str(d) for d in missing]},
+    )
+
+
+# Pushes racing to move one tag: each retry re-reads the tag (consistently) and tries again.
+_TAG_ATTEMPTS = 5
+
+
+def _store(name: str, digest: Digest, record: dict, tag: str | None, referrer, manifest, repository: dict | None, current: dict | None):
+    """Write the manifest, moving ``tag`` only from the digest read (``current``): refused on an immutable tag.
+
+    Immutable tags (registry-admin repo immutable): moving an existing tag to
+    another digest is 400 TAG_INVALID, as ECR answers (docker prints "tag
+    invalid: <message>"); pushing the digest it holds again is accepted. The
+    tag is written on condition that it still holds what was read, so two
+    racing pushes cannot both move it: the loser re-reads and is refused.
+    """
+    immutable = bool((repository or {}).get("immutable"))
+    for _ in range(_TAG_ATTEMPTS):
+        previous = current.get("digest") if current else None
+        if tag is not None and immutable and previous not in (None, str(digest)):
+            raise RegistryError(
+                OciError.TAG_INVALID,
+                f"the tag {tag} already exists in the repository {name} and cannot be overwritten because its tags are immutable",
+                detail={"tag": tag, "digest": previous},
+            )
+        try:
+            metadata.put_manifest(name, digest, record, tag, referrer, manifest.manifests, manifest.blobs, previous)
+            return
+        except metadata.Missing as exc:
+            raise _blob_unknown(exc.digests) from None  # garbage collection removed it after the check
+        except metadata.TagMoved:
+            current = metadata.get_tag(name, tag)
+    raise RegistryError(OciError.TOOMANYREQUESTS, f"the tag {tag} is being moved by other pushes: try again", headers={"Retry-After": "1"})
 
 
 def delete(request: Request, name: str, reference: str) -> Response:
@@ -183,9 +220,7 @@ def delete(request: Request, name: str, reference: str) -> Response:
             f"manifest {ref} is listed by index {indexes[0]}: delete the index first",
             detail={"indexes": indexes},
         )
-    children = ()
-    if record["media_type"] in media.INDEX_TYPES:
-        body = record.get("body") or blobstore.read_blob(ref)
-        children = media.parse(body, record["media_type"]).manifests
-    metadata.delete_manifest(name, ref, children)
+    body = record.get("body") or blobstore.read_blob(ref)
+    parsed = media.parse(body, record["media_type"])
+    metadata.delete_manifest(name, ref, parsed.manifests, parsed.blobs)
     return Response(202)

@@ -45,7 +45,7 @@ from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
 from registry.references import Digest, parse_name
-from registry.services import verification
+from registry.services import storing, verification
 from registry.storage import blobstore, metadata, queue
 
 MIN_PART = 5 * 1024 * 1024  # S3's minimum multipart part size (all parts but the last)
@@ -79,10 +79,8 @@ def _load(request: Request, name: str, upload_id: str) -> dict:
 
 
 def _store_verified(name: str, digest: Digest, data: bytes, upload_id: str | None = None):
-    """Write bytes already checked against ``digest``, then link them into ``name``."""
-    if metadata.get_blob(digest) is None:
-        blobstore.put_blob(digest, data)
-    metadata.link_blob(name, digest, len(data), upload_id)
+    """Write bytes already checked against ``digest`` (unless stored), then link them into ``name``."""
+    storing.store(name, digest, len(data), lambda: blobstore.put_blob(digest, data), upload_id)
 
 
 def _created(name: str, digest: Digest) -> Response:
@@ -137,8 +135,12 @@ def start(request: Request, name: str) -> Response:
         digest, source = mount
         found = _mountable(request, digest, source)
         if found is not None:
-            metadata.link_blob(name, digest, int(found["size"]))
-            return _created(name, digest)
+            try:
+                metadata.link_blob(name, digest, int(found["size"]))
+                return _created(name, digest)
+            except metadata.BlobGone:
+                pass  # garbage-collected meanwhile: upload it again
+
         # Not mountable: fall through to an ordinary upload, as the spec allows.
     wanted = request.arg("digest")
     if wanted is not None:
@@ -284,39 +286,62 @@ def complete(request: Request, name: str, uuid: str) -> Response:
         metadata.delete_upload(uuid)
         raise RegistryError(OciError.DIGEST_INVALID, "the uploaded content does not match the digest", detail={"digest": wanted})
     size = int(session["offset"]) + len(data)
-    tail_key, parts_key = session.get("tail_key"), keys.upload_parts(uuid)
-    if metadata.get_blob(digest) is not None:
-        _discard_staging(uuid, session)  # already stored by an earlier push: link only
-    elif session.get("multipart"):
+    assembled: list = []  # what _assemble made of the staging, once the bytes are needed
+
+    def write():
+        if not assembled:
+            assembled.append(_assemble(uuid, session, data))
+            if assembled[0] == keys.upload_parts(uuid) and size > blobstore.COPY_OBJECT_MAX:
+                raise _TooLargeToCopy()
+        source = assembled[0]
+        if isinstance(source, bytes):
+            blobstore.put_blob(digest, source)
+        else:
+            blobstore.copy_to_blob(source, digest)  # the common case (one PATCH, then PUT): server-side
+
+    try:
+        storing.store(name, digest, size, write, uuid)
+    except blobstore.PartsChanged:
+        _discard_staging(uuid, session)
+        metadata.delete_upload(uuid)
+        raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "a concurrent request changed this upload; start it again") from None
+    except _TooLargeToCopy:
+        # Past CopyObject's 5 GB: the verify function's resumable multipart copy, as for a direct upload.
+        session = verification.begin(uuid, session, digest, size, hashes[digest.algorithm])
+        return _verified_or_pending(name, uuid, session, digest, began=time.monotonic())
+    if not assembled:
+        _discard_staging(uuid, session)  # already stored by an earlier push: linked only
+    elif isinstance(assembled[0], str):
+        blobstore.delete_staging(assembled[0])
+    metrics.add_bytes(metrics.BYTES_UPLOADED, size)
+    return _created(name, digest)
+
+
+class _TooLargeToCopy(Exception):
+    """The assembled upload is over CopyObject's 5 GB: the verify function copies it."""
+
+
+def _assemble(upload_id: str, session: dict, data: bytes) -> str | bytes:
+    """The upload's bytes (its staging plus the final ``data``) as one staging object's key, or as bytes when small.
+
+    Raises ``blobstore.PartsChanged`` when a concurrent request replaced a part.
+    """
+    tail_key, parts_key = session.get("tail_key"), keys.upload_parts(upload_id)
+    if session.get("multipart"):
         last = _tail_bytes(session) + data
         etags = list(session["etags"])
         if last:
             etags.append(blobstore.upload_part(parts_key, session["multipart"], len(etags) + 1, last))
-        try:
-            blobstore.complete_multipart(parts_key, session["multipart"], etags)
-        except blobstore.PartsChanged:
-            _discard_staging(uuid, session)
-            metadata.delete_upload(uuid)
-            raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "a concurrent request changed this upload; start it again") from None
+        blobstore.complete_multipart(parts_key, session["multipart"], etags)
         if tail_key:
             blobstore.delete_staging(tail_key)
-        if size > blobstore.COPY_OBJECT_MAX:
-            # Past CopyObject's 5 GB: the verify function's resumable multipart copy, as for a direct upload.
-            session = verification.begin(uuid, session, digest, size, hashes[digest.algorithm])
-            return _verified_or_pending(name, uuid, session, digest, began=time.monotonic())
-        blobstore.copy_to_blob(parts_key, digest)
-        blobstore.delete_staging(parts_key)
-    elif data or not tail_key:
-        blobstore.put_blob(digest, _tail_bytes(session) + data)
+        return parts_key
+    if data or not tail_key:
+        payload = _tail_bytes(session) + data
         if tail_key:
             blobstore.delete_staging(tail_key)
-    else:
-        # The common case (one PATCH with the whole blob, then PUT): copy server-side.
-        blobstore.copy_to_blob(tail_key, digest)
-        blobstore.delete_staging(tail_key)
-    metadata.link_blob(name, digest, size, uuid)
-    metrics.add_bytes(metrics.BYTES_UPLOADED, size)
-    return _created(name, digest)
+        return payload
+    return tail_key
 
 
 # --- direct-to-S3 uploads ------------------------------------------------------------

@@ -105,11 +105,21 @@ def advance(upload_id: str, deadline: float) -> dict | None:
             return session
     if hashing.resume(digest.algorithm, session["hash"]).finalize() != digest.hex:
         return _failed(upload_id, session)
+    epoch = None
     if metadata.get_blob(digest) is None:
+        # Claimed before every step that may write the object: garbage collection
+        # deletes no object a live claim covers (registry.services.storing).
+        try:
+            epoch = metadata.claim_blob(digest)
+        except metadata.BlobDoomed:
+            return session  # being garbage-collected this instant: the next step copies it
         session = _copy(upload_id, session, digest, size, deadline)
         if session is None or session.get("copy", {}).get("done") is not True:
             return session
-    metadata.link_blob(session["name"], digest, size, upload_id, keep_session=True)
+    try:
+        metadata.link_blob(session["name"], digest, size, upload_id, keep_session=True, epoch=epoch)
+    except metadata.BlobGone:
+        return _saved(upload_id, session, copy=None)  # collected meanwhile: the next step copies it again
     blobstore.delete_staging(source)
     metrics.add_bytes(metrics.BYTES_UPLOADED, size)
     return {**session, "state": "verified"}

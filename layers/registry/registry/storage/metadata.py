@@ -8,6 +8,9 @@ the item is absent; a lost conditional write raises ``Conflict``.
 from __future__ import annotations
 
 import time
+import uuid
+
+from botocore.exceptions import ClientError
 
 from registry import aws, keys
 from registry.config import settings
@@ -36,28 +39,147 @@ def get_manifest(name: str, digest: Digest) -> dict | None:
     return dynamo.get(keys.manifest_key(name, digest))
 
 
-def check_references(name: str, blobs: list[Digest], manifests: list[Digest]) -> tuple[list[Digest], dict | None]:
-    """(the referenced blobs and manifests ``name`` lacks, the repository's catalog item), in one read."""
+def check_references(name: str, blobs: list[Digest], manifests: list[Digest], tag: str | None = None) -> tuple[list[Digest], dict | None, dict | None]:
+    """(the referenced blobs and manifests ``name`` lacks, the repository's catalog item, ``tag``'s item), in one read.
+
+    The tag's item is read eventually consistently: ``put_manifest`` moves the
+    tag only if it still holds what was read (``TagMoved`` otherwise).
+    """
     wanted = [keys.link_key(name, d) for d in blobs] + [keys.manifest_key(name, d) for d in manifests]
-    *found, repository = dynamo.get_many([*wanted, keys.catalog_key(name)])
+    extra = [keys.catalog_key(name)] + ([keys.tag_key(name, tag)] if tag is not None else [])
+    items = dynamo.get_many([*wanted, *extra])
+    found, repository = items[: len(wanted)], items[len(wanted)]
+    current = items[len(wanted) + 1] if tag is not None else None
     missing = [digest for digest, item in zip([*blobs, *manifests], found) if item is None]
-    return missing, repository
+    return missing, repository, current
 
 
-def put_manifest(name: str, digest: Digest, record: dict, tag: str | None, referrer: dict | None = None, children=()):
+def get_tag(name: str, tag: str) -> dict | None:
+    return dynamo.get(keys.tag_key(name, tag), consistent=True)
+
+
+class TagMoved(Exception):
+    """The tag no longer points where the caller read it pointing (another push moved it)."""
+
+
+class Missing(Exception):
+    """A referenced blob link or manifest was deleted (by garbage collection) after it was checked."""
+
+    def __init__(self, digests: list[Digest]):
+        super().__init__(", ".join(map(str, digests)))
+        self.digests = digests
+
+
+def candidate(kind: str, name: str, digest: Digest | str, due: int) -> dict:
+    """A garbage-collection candidate item: ``name``'s ``digest`` may be garbage from ``due`` on (epoch s)."""
+    return {**keys.candidate_key(kind, max(due, 0), uuid.uuid4().hex[:12]), "name": name, "digest": str(digest)}
+
+
+def _untagged_due(now: int) -> int:
+    return now + settings().gc_untagged_seconds
+
+
+def _touch(key: dict) -> dict:
+    """A transaction item that clears a GC mark and fails if the item is gone (registry.services.gc)."""
+    return {
+        "Update": {
+            "TableName": dynamo.table(),
+            "Key": dynamo.encode(key),
+            "UpdateExpression": "REMOVE gc_mark",
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+    }
+
+
+def _manifest_update(name: str, digest: Digest, record: dict, tag: str | None, now: int) -> dict:
+    """Store the manifest without losing its ``tags`` set; clears any GC mark (an Update, not a Put)."""
+    fields = {k: v for k, v in record.items() if v is not None}
+    names = {f"#f{i}": k for i, k in enumerate(fields)}
+    values = {f":f{i}": v for i, v in enumerate(fields.values())}
+    sets = [f"#f{i} = :f{i}" for i in range(len(fields))]
+    sets += ["created = if_not_exists(created, :now)", "tracked = if_not_exists(tracked, :now)", "pushed = :now"]
+    expression = "SET " + ", ".join(sets)
+    values[":now"] = now
+    if tag is not None:
+        expression += " ADD tags :tag"
+        values[":tag"] = {tag}
+    expression += " REMOVE gc_mark"
+    return {
+        "Update": {
+            "TableName": dynamo.table(),
+            "Key": dynamo.encode(keys.manifest_key(name, digest)),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": dynamo.encode(values),
+        }
+    }
+
+
+def _untag(name: str, digest: Digest, tag: str, now: int) -> dict:
+    """A transaction item taking ``tag`` out of a manifest's ``tags`` (fails if the manifest is gone)."""
+    return {
+        "Update": {
+            "TableName": dynamo.table(),
+            "Key": dynamo.encode(keys.manifest_key(name, digest)),
+            "UpdateExpression": "DELETE tags :tag SET untagged_at = :now REMOVE gc_mark",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": dynamo.encode({":tag": {tag}, ":now": now}),
+        }
+    }
+
+
+def _cancelled_items(exc: ClientError) -> list[int]:
+    """Indexes of a cancelled transaction's items whose condition failed (re-raises anything else)."""
+    if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        raise exc
+    reasons = exc.response.get("CancellationReasons") or []
+    failed = [i for i, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"]
+    if not failed:
+        raise exc
+    return failed
+
+
+def put_manifest(
+    name: str,
+    digest: Digest,
+    record: dict,
+    tag: str | None,
+    referrer: dict | None = None,
+    children=(),
+    blobs=(),
+    previous: str | None = None,
+):
     """Store the manifest, move ``tag`` to it and list the repository, in one transaction.
 
     All or nothing: a pull never sees a tag pointing at a manifest not stored.
     ``referrer`` (the descriptor attributes of a manifest with a subject) is
     indexed under its subject in the same transaction. ``children`` (an
-    index's manifests) are recorded first, in batches: an index too large for
-    one transaction still gets them, and a failed transaction leaves at most
-    harmless extra child records that a retry rewrites.
+    index's manifests) and ``blobs`` (what it references) are recorded first
+    (CHILD# and USES# items, in batches): an index too large for one
+    transaction still gets them, and a failed transaction leaves at most
+    harmless extra records that a retry rewrites.
+
+    Then every referenced link and child manifest is *touched* (its GC mark
+    cleared, on condition that it still exists): garbage collection deletes
+    only items whose mark is unchanged, so either it sees the USES#/CHILD#
+    records written above, or its delete fails, or the touch fails and this
+    raises ``Missing`` (nothing stored). See docs/architecture.md.
+
+    ``previous``: the digest ``tag`` held when the caller read it (None: no
+    such tag); the tag moves only if it still holds it, else ``TagMoved``.
+    The manifest it leaves loses ``tag`` from its ``tags`` and becomes a
+    garbage-collection candidate.
     """
     now = int(time.time())
-    dynamo.batch_put([{**keys.child_key(name, child, digest), "created": now} for child in children])
+    blobs, children = list(dict.fromkeys(blobs)), list(dict.fromkeys(children))
+    dynamo.batch_put(
+        [{**keys.child_key(name, child, digest), "created": now} for child in children]
+        + [{**keys.uses_key(name, blob, digest), "created": now} for blob in blobs]
+    )
+    touches = [_touch(keys.link_key(name, blob)) for blob in blobs] + [_touch(keys.manifest_key(name, child)) for child in children]
+    touched = [*blobs, *children]
     writes = [
-        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode({**keys.manifest_key(name, digest), **record, "created": now})}},
+        _manifest_update(name, digest, record, tag, now),
         {
             "Update": {
                 "TableName": dynamo.table(),
@@ -67,20 +189,70 @@ def put_manifest(name: str, digest: Digest, record: dict, tag: str | None, refer
             }
         },
     ]
+    tag_items = set()
     if tag is not None:
         tag_item = {**keys.tag_key(name, tag), **record, "digest": str(digest), "updated": now}
-        writes.append({"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(tag_item)}})
+        put = {"TableName": dynamo.table(), "Item": dynamo.encode(tag_item)}
+        if previous is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "digest = :previous"
+            put["ExpressionAttributeValues"] = dynamo.encode({":previous": previous})
+        tag_items.add(len(writes))
+        writes.append({"Put": put})
+        if previous is not None and previous != str(digest):
+            if previous in map(str, children):
+                # One item per transaction: the untag below clears the mark as the touch would.
+                kept = [i for i, d in enumerate(touched) if str(d) != previous or i < len(blobs)]
+                touches, touched = [touches[i] for i in kept], [touched[i] for i in kept]
+            tag_items.add(len(writes))
+            writes.append(_untag(name, Digest.parse(previous), tag, now))
+            writes.append({"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("MANIFEST", name, previous, _untagged_due(now)))}})
+    else:
+        # Pushed by digest: untagged until a tag or an index refers to it.
+        writes.append({"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("MANIFEST", name, digest, _untagged_due(now)))}})
     if referrer is not None:
         subject = Digest.parse(record["subject"])
         item = {**keys.referrer_key(name, subject, digest), **referrer, "digest": str(digest)}
         writes.append({"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(item)}})
-    dynamo.transact(writes)
+    # A transaction takes at most 100 items: touch in batches first when they do not fit
+    # (a touch needs only to precede the manifest, not to be atomic with it).
+    if len(touches) + len(writes) > 100:
+        for start in range(0, len(touches), 100):
+            _touch_all(touches[start : start + 100], touched[start : start + 100])
+        touches, touched = [], []
+    try:
+        dynamo.transact([*touches, *writes])
+    except ClientError as exc:
+        failed = _cancelled_items(exc)
+        missing = [touched[i] for i in failed if i < len(touched)]
+        if missing:
+            raise Missing(missing) from None
+        if any(i - len(touches) in tag_items for i in failed):
+            raise TagMoved() from None
+        raise
+
+
+def _touch_all(touches: list[dict], digests: list[Digest]):
+    try:
+        dynamo.transact(touches)
+    except ClientError as exc:
+        raise Missing([digests[i] for i in _cancelled_items(exc)]) from None
 
 
 def delete_tag(name: str, tag: str) -> bool:
-    """Remove a tag; False when there was none."""
+    """Remove a tag; False when there was none. Its manifest loses it from ``tags`` and becomes a GC candidate."""
     response = aws.dynamodb().delete_item(TableName=dynamo.table(), Key=dynamo.encode(keys.tag_key(name, tag)), ReturnValues="ALL_OLD")
-    return "Attributes" in response
+    old = dynamo.decode(response.get("Attributes"))
+    if old is None:
+        return False
+    now = int(time.time())
+    try:
+        dynamo.transact([_untag(name, Digest.parse(old["digest"]), tag, now)])
+    except ClientError as exc:
+        _cancelled_items(exc)  # the manifest is gone already: nothing to untag
+    dynamo.put(candidate("MANIFEST", name, old["digest"], _untagged_due(now)), {})
+    return True
 
 
 def parents(name: str, digest: Digest, limit: int = 10) -> list[str]:
@@ -89,10 +261,11 @@ def parents(name: str, digest: Digest, limit: int = 10) -> list[str]:
     return [item["sk"][len(keys.parents_prefix(digest)) :] for item in items]
 
 
-def delete_manifest(name: str, digest: Digest, children=()) -> dict | None:
+def delete_manifest(name: str, digest: Digest, children=(), blobs=()) -> dict | None:
     """Remove a manifest, every tag pointing at it, its referrer entry and its child records.
 
-    Returns the deleted record, or None when it was not there.
+    Its blobs' links (``blobs``) and its children become garbage-collection
+    candidates, due at once. Returns the deleted record, or None when it was not there.
     """
     response = aws.dynamodb().delete_item(TableName=dynamo.table(), Key=dynamo.encode(keys.manifest_key(name, digest)), ReturnValues="ALL_OLD")
     old = dynamo.decode(response.get("Attributes"))
@@ -109,6 +282,11 @@ def delete_manifest(name: str, digest: Digest, children=()) -> dict | None:
             break
         after = tags[-1]["sk"][len(keys.TAG_PREFIX) :]
     dynamo.batch_delete(doomed)
+    now = int(time.time())
+    dynamo.batch_put(
+        [candidate("LINK", name, blob, now) for blob in dict.fromkeys(blobs)]
+        + [candidate("MANIFEST", name, child, _untagged_due(now)) for child in dict.fromkeys(children)]
+    )
     return old
 
 
@@ -148,28 +326,82 @@ def first_link(names: list[str], digest: Digest) -> dict | None:
 
 
 def get_blob(digest: Digest) -> dict | None:
-    return dynamo.get(keys.blob_key(digest))
+    """The record of a stored blob; None when absent, not yet written, or being deleted by GC."""
+    item = dynamo.get(keys.blob_key(digest), consistent=True)
+    if item is None or "size" not in item or "doomed" in item:
+        return None
+    return item
 
 
-def link_blob(name: str, digest: Digest, size: int, upload_id: str | None = None, keep_session: bool = False):
+class BlobGone(Exception):
+    """The blob record vanished, is being deleted, or was re-created since it was read or claimed."""
+
+
+class BlobDoomed(Exception):
+    """Garbage collection is deleting the blob's object right now: try again in a moment."""
+
+
+# A push's claim on a blob lasts longer than any invocation (Lambda: 15 minutes at most),
+# so garbage collection never deletes an object a live push may be writing.
+LEASE_SECONDS = 20 * 60
+# A GC deletion left half-done (its function died) is taken over by a push after this:
+# longer than a GC invocation may take between marking the record doomed and deleting the object.
+DOOM_STALE_SECONDS = 30 * 60
+
+
+def claim_blob(digest: Digest) -> str:
+    """Announce that this push will write ``blobs/<alg>/<hex>``; returns the record's ``epoch`` for ``link_blob``.
+
+    Creates the record when absent (without ``size``: not stored yet). Raises
+    ``BlobDoomed`` while garbage collection is deleting the object.
+    """
+    now = int(time.time())
+    try:
+        response = aws.dynamodb().update_item(
+            TableName=dynamo.table(),
+            Key=dynamo.encode(keys.blob_key(digest)),
+            UpdateExpression="SET epoch = if_not_exists(epoch, :epoch), lease_until = :until REMOVE gc_mark, doomed, doomed_at",
+            ConditionExpression="attribute_not_exists(doomed) OR doomed_at < :stale",
+            ExpressionAttributeValues=dynamo.encode({":epoch": uuid.uuid4().hex, ":until": now + LEASE_SECONDS, ":stale": now - DOOM_STALE_SECONDS}),
+            ReturnValues="ALL_NEW",
+        )
+    except aws.dynamodb().exceptions.ConditionalCheckFailedException:
+        raise BlobDoomed() from None
+    return dynamo.decode(response["Attributes"])["epoch"]
+
+
+def link_blob(name: str, digest: Digest, size: int, upload_id: str | None = None, keep_session: bool = False, epoch: str | None = None):
     """Record the verified blob and link it into ``name`` (closing ``upload_id``), atomically.
+
+    ``epoch``: this push wrote the object after ``claim_blob`` returned it; the
+    record must still carry it. None: the object was found stored
+    (``get_blob``) and must still be. Otherwise ``BlobGone``: garbage
+    collection removed or is removing it, and the caller must write it again.
 
     ``keep_session``: mark the session ``verified`` instead of deleting it, so a
     client repeating its completing PUT is answered 201 (direct uploads); the
     session's TTL removes it later.
     """
     now = int(time.time())
+    blob_update = {
+        "TableName": dynamo.table(),
+        "Key": dynamo.encode(keys.blob_key(digest)),
+        "UpdateExpression": "SET #size = :size, created = if_not_exists(created, :now) REMOVE gc_mark",
+        "ExpressionAttributeNames": {"#size": "size"},
+        "ExpressionAttributeValues": {":size": size, ":now": now},
+    }
+    if epoch is None:
+        blob_update["ConditionExpression"] = "attribute_exists(#size) AND attribute_not_exists(doomed)"
+    else:
+        blob_update["ConditionExpression"] = "epoch = :epoch AND attribute_not_exists(doomed)"
+        blob_update["ExpressionAttributeValues"][":epoch"] = epoch
+    blob_update["ExpressionAttributeValues"] = dynamo.encode(blob_update["ExpressionAttributeValues"])
     writes = [
-        {
-            "Update": {
-                "TableName": dynamo.table(),
-                "Key": dynamo.encode(keys.blob_key(digest)),
-                "UpdateExpression": "SET #size = :size, created = if_not_exists(created, :now)",
-                "ExpressionAttributeNames": {"#size": "size"},
-                "ExpressionAttributeValues": dynamo.encode({":size": size, ":now": now}),
-            }
-        },
+        {"Update": blob_update},
         {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode({**keys.link_key(name, digest), "size": size, "created": now})}},
+        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(keys.reverse_link_key(digest, name))}},
+        # Collected if no manifest refers to it once a push has had time to (the upload expiry).
+        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("LINK", name, digest, now + settings().upload_ttl_seconds))}},
     ]
     if upload_id is not None and keep_session:
         writes.append(
@@ -186,12 +418,27 @@ def link_blob(name: str, digest: Digest, size: int, upload_id: str | None = None
         )
     elif upload_id is not None:
         writes.append({"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.upload_key(upload_id))}})
-    dynamo.transact(writes)
+    try:
+        dynamo.transact(writes)
+    except ClientError as exc:
+        if 0 in _cancelled_items(exc):
+            raise BlobGone() from None
+        raise
 
 
 def delete_link(name: str, digest: Digest) -> bool:
-    response = aws.dynamodb().delete_item(TableName=dynamo.table(), Key=dynamo.encode(keys.link_key(name, digest)), ReturnValues="ALL_OLD")
-    return "Attributes" in response
+    """Unlink the blob from ``name``; False when it was not linked. The blob becomes a GC candidate."""
+    writes = [
+        {"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.link_key(name, digest)), "ConditionExpression": "attribute_exists(pk)"}},
+        {"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.reverse_link_key(digest, name))}},
+        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("BLOB", "", digest, int(time.time())))}},
+    ]
+    try:
+        dynamo.transact(writes)
+    except ClientError as exc:
+        _cancelled_items(exc)
+        return False
+    return True
 
 
 # --- upload sessions ---------------------------------------------------------------
