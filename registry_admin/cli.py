@@ -39,7 +39,7 @@ from registry.accounts import AccountError
 from registry.errors import RegistryError
 from registry.references import parse_name
 from registry.services.repositories import DESCRIPTION_MAX
-from registry.storage import dynamo, principals, search_index
+from registry.storage import dynamo, metadata, principals, search_index
 
 PROG = "registry-admin"
 LOCAL_STACK_FILE_ENV = "REGISTRY_LOCAL_STACK_FILE"
@@ -123,7 +123,10 @@ def _stack_target(stack: str, region: str | None) -> Target:
         status = stacks[0].get("StackStatus", "unknown")
         raise CliError(f"stack {stack} in {region} has no output {STACK_OUTPUT} (status {status}): is it a registry stack, fully deployed?")
     table = outputs[STACK_OUTPUT]
-    return Target(table, f"in {region} (stack {stack})", {"METADATA_TABLE": table, "AWS_DEFAULT_REGION": region, "AWS_REGION": region})
+    env = {"METADATA_TABLE": table, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+    if outputs.get("BlobBucketName"):
+        env["BLOB_BUCKET"] = outputs["BlobBucketName"]  # gc deletes blob objects
+    return Target(table, f"in {region} (stack {stack})", env)
 
 
 def _region_env(region: str | None) -> dict[str, str | None]:
@@ -417,6 +420,53 @@ def repo_official(args) -> int:
     return 0
 
 
+def repo_immutable(args) -> int:
+    name = _repository_name(args.name)
+    _existing_repository(name)
+    metadata.set_immutable(name, args.immutable)
+    print(f"{name}: tags are {'now immutable' if args.immutable else 'mutable again'}")
+    return 0
+
+
+# --- storage lifecycle ---------------------------------------------------------------------------------
+
+
+def gc(args) -> int:
+    """Run one garbage-collection pass now (the scheduled function's), printing what it removed."""
+    from registry.services import gc as collector
+
+    changes = {}
+    if getattr(args, "bucket", None):
+        changes["BLOB_BUCKET"] = args.bucket
+    elif not os.environ.get("BLOB_BUCKET"):
+        raise CliError("gc deletes blob objects: name the bucket with --bucket (or use --local / --stack)")
+    if getattr(args, "untagged_days", None) is not None:
+        changes["GC_UNTAGGED_DAYS"] = str(args.untagged_days)
+    with environment(changes):
+        report = collector.run(dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    if getattr(args, "json", False):
+        _print_json(
+            {
+                "dry_run": report.dry_run,
+                "complete": report.complete,
+                "removed": [vars(item) for item in report.removed],
+                "objects_freed": report.objects_freed,
+                "bytes_freed": report.bytes_freed,
+                "seconds": round(report.seconds, 3),
+            }
+        )
+        return 0
+    for item in report.removed:
+        where = f"{item.name}@{item.digest}" if item.name else item.digest
+        print(f"{verb} {item.kind} {where}" + (f" ({item.size} bytes)" if item.kind == "blob" else ""))
+    print(
+        f"{verb} {len(report.removed)} item(s), {report.objects_freed} blob object(s), {report.bytes_freed} bytes "
+        f"({report.candidates} candidate(s) in {report.seconds:.1f} s{'' if report.complete else '; stopped at its deadline, run it again'})"
+    )
+    return 0
+
+
 def _star(args, starred: bool) -> int:
     name = _repository_name(args.name)
     _existing_repository(name)
@@ -483,6 +533,8 @@ examples:
   {PROG} --local repo describe library/busybox "Busybox base image."
   {PROG} --local repo official library/busybox --on
   {PROG} --local repo show library/busybox --json
+  {PROG} --local repo immutable team/app --on
+  {PROG} --stack registry gc --dry-run
   {PROG} --table registry-metadata user list --json
 
 The target and --json may come before the command or after it.
@@ -512,7 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
-    groups = parser.add_subparsers(dest="group", metavar="{user,token,repo}", required=True)
+    groups = parser.add_subparsers(dest="group", metavar="{user,token,repo,gc}", required=True)
 
     def command(subparsers, name, handler, help_text):
         sub = subparsers.add_parser(name, parents=[common], help=help_text, description=help_text)
@@ -586,6 +638,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("name")
     sub.add_argument("user")
     command(repo, "show", repo_show, "a repository's description, stars, official flag, visibility and grants").add_argument("name")
+    sub = command(repo, "immutable", repo_immutable, "refuse pushes that would move an existing tag of a repository, or not")
+    sub.add_argument("name")
+    switch = sub.add_mutually_exclusive_group(required=True)
+    switch.add_argument("--on", dest="immutable", action="store_true", default=None, help="tags cannot be moved")
+    switch.add_argument("--off", dest="immutable", action="store_false", default=None, help="tags can be moved")
+
+    sub = groups.add_parser(
+        "gc", parents=[common], help="garbage collection: remove what nothing references, now", description="Run one garbage-collection pass now."
+    )
+    sub.set_defaults(handler=gc)
+    sub.add_argument("--dry-run", action="store_true", help="print what a pass would remove, remove nothing")
+    sub.add_argument("--bucket", metavar="NAME", help="the blob bucket (with --table; --local and --stack know it)")
+    sub.add_argument(
+        "--untagged-days", type=float, metavar="N", help="keep untagged manifests N days (default: $GC_UNTAGGED_DAYS or 7; the stack's UntaggedManifestDays)"
+    )
     return parser
 
 

@@ -1,5 +1,5 @@
 """The search function: ``docker search`` (/v1/_ping, /v1/search) and the repository
-management API (/api/v1/repositories/<name>: description, stars, official flag)."""
+management API (/api/v1/repositories/<name>: description, stars, official flag, immutable tags)."""
 
 from registry.http import make_handler
 from registry.services import repositories, search
@@ -13,5 +13,6 @@ lambda_handler = make_handler(
         "repo.description": {"PUT": repositories.put_description},
         "repo.star": {"PUT": repositories.star, "DELETE": repositories.star},
         "repo.official": {"PUT": repositories.put_official},
+        "repo.immutable": {"PUT": repositories.put_immutable},
     },
 )

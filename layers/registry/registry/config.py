@@ -42,6 +42,9 @@ class Settings:
     # Garbage collection (registry.services.gc): an untagged manifest is kept this long after
     # it was pushed or lost its last tag (a push in progress tags its manifest last).
     gc_untagged_seconds: int = 7 * 86400
+    # ... and a blob link no manifest references is kept this long after it was written
+    # (a push uploads its blobs before its manifest); by default the upload expiry.
+    gc_link_grace_seconds: int = 24 * 3600
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -67,6 +70,7 @@ class Settings:
             rate_limit_anonymous=env.get("RATE_LIMIT_ANONYMOUS", "100;w=21600"),
             rate_limit_authenticated=env.get("RATE_LIMIT_AUTHENTICATED", "200;w=21600"),
             gc_untagged_seconds=int(float(env.get("GC_UNTAGGED_DAYS", "7")) * 86400),
+            gc_link_grace_seconds=int(env.get("GC_LINK_GRACE_SECONDS") or env.get("UPLOAD_TTL_SECONDS", str(24 * 3600))),
         )
 
 

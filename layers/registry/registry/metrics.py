@@ -35,6 +35,9 @@ BYTES_UPLOADED = "BytesUploaded"  # size of each blob whose upload completed
 CLIENT_ERRORS = "ClientErrors"  # 4xx answers (401 challenges included)
 SERVER_ERRORS = "ServerErrors"  # 5xx answers
 RATE_LIMITED = "RateLimited"  # 429 TOOMANYREQUESTS answers
+GC_BYTES_FREED = "GcBytesFreed"  # S3 bytes a garbage-collection pass deleted
+GC_OBJECTS_FREED = "GcObjectsFreed"  # S3 blob objects a pass deleted
+GC_PASS_SECONDS = "GcPassSeconds"  # how long a pass ran
 
 _current: contextvars.ContextVar[Metrics | None] = contextvars.ContextVar("registry_metrics", default=None)
 

@@ -121,6 +121,7 @@ ROUTES: tuple[Route, ...] = (
     Route("repo.description", "search", ("PUT",), "/api/v1/repositories/<name>/description", PER_DEPTH, "set a repository's description"),
     Route("repo.star", "search", ("PUT", "DELETE"), "/api/v1/repositories/<name>/star", PER_DEPTH, "star or unstar a repository"),
     Route("repo.official", "search", ("PUT",), "/api/v1/repositories/<name>/official", PER_DEPTH, "mark a repository official (admins)"),
+    Route("repo.immutable", "search", ("PUT",), "/api/v1/repositories/<name>/immutable", PER_DEPTH, "make a repository's tags immutable, or not"),
     Route("repo", "search", ("GET",), "/api/v1/repositories/<name>", PER_DEPTH, "a repository's description, stars and flags"),
     Route(
         "upload.session",
@@ -156,18 +157,18 @@ RESPONSES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("manifest", "HEAD"): ("200", (*_NAME, "NAME_UNKNOWN", "MANIFEST_UNKNOWN")),
     ("manifest", "PUT"): (
         "201",
-        (*_NAME, "TAG_INVALID", "DIGEST_INVALID", "MANIFEST_INVALID", "MANIFEST_BLOB_UNKNOWN", "MANIFEST_TOO_LARGE"),
+        (*_NAME, "TAG_INVALID", "DIGEST_INVALID", "MANIFEST_INVALID", "MANIFEST_BLOB_UNKNOWN", "MANIFEST_TOO_LARGE", "TOOMANYREQUESTS"),
     ),
     ("manifest", "DELETE"): ("202", (*_NAME, "NAME_UNKNOWN", "MANIFEST_UNKNOWN", "DENIED", "UNSUPPORTED")),
     ("blob", "GET"): ("307", (*_NAME, "DIGEST_INVALID", "BLOB_UNKNOWN")),
     ("blob", "HEAD"): ("200", (*_NAME, "DIGEST_INVALID", "BLOB_UNKNOWN")),
     ("blob", "DELETE"): ("202", (*_NAME, "DIGEST_INVALID", "BLOB_UNKNOWN", "UNSUPPORTED")),
-    ("upload.start", "POST"): ("202, 201", (*_NAME, "DIGEST_INVALID", "SIZE_INVALID")),
+    ("upload.start", "POST"): ("202, 201", (*_NAME, "DIGEST_INVALID", "SIZE_INVALID", "TOOMANYREQUESTS")),
     ("upload.session", "GET"): ("204", (*_NAME, "BLOB_UPLOAD_UNKNOWN")),
     ("upload.session", "PATCH"): ("202", (*_NAME, "BLOB_UPLOAD_UNKNOWN", "RANGE_INVALID", "SIZE_INVALID")),
     ("upload.session", "PUT"): (
         "201, 202",
-        (*_NAME, "DIGEST_INVALID", "BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "RANGE_INVALID", "SIZE_INVALID"),
+        (*_NAME, "DIGEST_INVALID", "BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "RANGE_INVALID", "SIZE_INVALID", "TOOMANYREQUESTS"),
     ),
     ("upload.session", "DELETE"): ("204", (*_NAME, "BLOB_UPLOAD_UNKNOWN")),
     ("upload.parts", "GET"): ("200", (*_NAME, "BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "PAGINATION_NUMBER_INVALID")),
@@ -182,6 +183,7 @@ RESPONSES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("repo.star", "PUT"): ("200", (*_NAME, "NAME_UNKNOWN", "UNAUTHORIZED")),
     ("repo.star", "DELETE"): ("200", (*_NAME, "NAME_UNKNOWN", "UNAUTHORIZED")),
     ("repo.official", "PUT"): ("200", (*_NAME, "NAME_UNKNOWN", "DENIED", "REQUEST_INVALID")),
+    ("repo.immutable", "PUT"): ("200", (*_NAME, "NAME_UNKNOWN", "REQUEST_INVALID")),
 }
 
 # The function behind ``POST /v2/{proxy+}``: every POST under /v2 is an upload.

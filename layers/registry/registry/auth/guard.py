@@ -28,7 +28,7 @@ from registry.errors import OciError, RegistryError
 _ACTIONS = {"GET": ("pull",), "HEAD": ("pull",), "POST": ("pull", "push"), "PUT": ("pull", "push"), "PATCH": ("pull", "push"), "DELETE": ("delete",)}
 CATALOG_SCOPE = Scope("registry", "catalog", ("*",))
 # The management API's routes, by the repository action each needs.
-_ROUTE_ACTIONS = {"repo": ("pull",), "repo.star": ("pull",), "repo.official": ("pull",), "repo.description": ("pull", "push")}
+_ROUTE_ACTIONS = {"repo": ("pull",), "repo.star": ("pull",), "repo.official": ("pull",), "repo.description": ("pull", "push"), "repo.immutable": ("pull", "push")}
 
 
 @dataclass(frozen=True)

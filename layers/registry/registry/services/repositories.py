@@ -1,7 +1,7 @@
-"""The management API, ``/api/v1/repositories/<name>…``: description, stars, the official flag.
+"""The management API, ``/api/v1/repositories/<name>…``: description, stars, the official flag, immutable tags.
 
 Token-protected like the registry routes: reading and starring need pull on
-the repository, the description needs push (its owners), the official flag
+the repository, the description and immutable tags need push (its owners), the official flag
 needs an admin. Described by ``docs/openapi.yaml``.
 """
 
@@ -13,7 +13,7 @@ from registry import keys
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
 from registry.references import parse_name
-from registry.storage import dynamo, principals, search_index
+from registry.storage import dynamo, metadata, principals, search_index
 
 DESCRIPTION_MAX = 100  # Docker Hub's short description
 
@@ -42,6 +42,7 @@ def _view(item: dict, user: str) -> dict:
         "description": item.get("description") or "",
         "star_count": int(item.get("stars") or 0),
         "is_official": bool(item.get("official")),
+        "immutable": bool(item.get("immutable")),
         "visibility": item.get("visibility") or None,
         "created": int(item["created"]),
         "updated": int(item.get("updated") or item["created"]),
@@ -77,4 +78,11 @@ def put_official(request: Request, name: str) -> Response:
         raise RegistryError(OciError.DENIED, "only admins mark repositories official")
     _repository(name)
     search_index.set_official(name, _json_body(request, "official", bool))
+    return Response.json(200, _view(_repository(name), request.caller.user))
+
+
+def put_immutable(request: Request, name: str) -> Response:
+    """Tags that cannot be moved once pushed (a manifest PUT moving one is 400 TAG_INVALID)."""
+    _repository(name)
+    metadata.set_immutable(name, _json_body(request, "immutable", bool))
     return Response.json(200, _view(_repository(name), request.caller.user))

@@ -39,6 +39,11 @@ def put_blob(digest: Digest, data: bytes):
     aws.s3().put_object(Bucket=_bucket(), Key=keys.blob_object(digest), Body=data)
 
 
+def delete_blob(digest: Digest):
+    """Delete a blob's object (garbage collection only, after its record is doomed)."""
+    aws.s3().delete_object(Bucket=_bucket(), Key=keys.blob_object(digest))
+
+
 def read_blob(digest: Digest) -> bytes:
     return aws.s3().get_object(Bucket=_bucket(), Key=keys.blob_object(digest))["Body"].read()
 

@@ -175,6 +175,8 @@ def put_manifest(
     dynamo.batch_put(
         [{**keys.child_key(name, child, digest), "created": now} for child in children]
         + [{**keys.uses_key(name, blob, digest), "created": now} for blob in blobs]
+        # A manifest kept in S3 shares blobs/<alg>/<hex> with a blob of the same digest: never collect it.
+        + ([{**keys.reverse_link_key(digest, f"{name}#manifest"), "created": now}] if record.get("in_s3") else [])
     )
     touches = [_touch(keys.link_key(name, blob)) for blob in blobs] + [_touch(keys.manifest_key(name, child)) for child in children]
     touched = [*blobs, *children]
@@ -308,6 +310,16 @@ def repository_exists(name: str) -> bool:
     return item is not None and "created" in item
 
 
+def set_immutable(name: str, immutable: bool):
+    """Tags of ``name`` cannot be moved (``immutable`` on its catalog item; services.manifests enforces it)."""
+    aws.dynamodb().update_item(
+        TableName=dynamo.table(),
+        Key=dynamo.encode(keys.catalog_key(name)),
+        UpdateExpression="SET immutable = :immutable",
+        ExpressionAttributeValues=dynamo.encode({":immutable": immutable}),
+    )
+
+
 def list_repositories(limit: int, last: str | None) -> tuple[list[dict], bool]:
     """Catalog items (``sk`` is the name; visibility and grants decide who sees it)."""
     return dynamo.query_page(keys.CATALOG_PK, "", limit, last)
@@ -400,8 +412,8 @@ def link_blob(name: str, digest: Digest, size: int, upload_id: str | None = None
         {"Update": blob_update},
         {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode({**keys.link_key(name, digest), "size": size, "created": now})}},
         {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(keys.reverse_link_key(digest, name))}},
-        # Collected if no manifest refers to it once a push has had time to (the upload expiry).
-        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("LINK", name, digest, now + settings().upload_ttl_seconds))}},
+        # Collected if no manifest refers to it once a push has had time to (GC_LINK_GRACE_SECONDS).
+        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("LINK", name, digest, now + settings().gc_link_grace_seconds))}},
     ]
     if upload_id is not None and keep_session:
         writes.append(

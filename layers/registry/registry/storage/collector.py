@@ -1,0 +1,159 @@
+"""DynamoDB for garbage collection: the candidates index and the conditional marks and deletes.
+
+Used only by ``registry.services.gc``, which holds the safety argument (see
+also docs/architecture.md). Every delete here is conditional on a mark
+(``gc_mark``: the pass's random token) that any push touching the item
+clears, so a delete fails when a push touched the item after it was marked.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from registry import aws, keys
+from registry.references import Digest
+from registry.storage import dynamo
+
+
+def due_candidates(kind: str, now: int, limit: int, after: str | None = None) -> list[dict]:
+    """Up to ``limit`` candidates of ``kind`` due at ``now`` or before, oldest first, after sort key ``after`` (one Query)."""
+    low, high = f"{kind}#", f"{kind}#{now:012d}#~"
+    args = {
+        "TableName": dynamo.table(),
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+        "ExpressionAttributeValues": dynamo.encode({":pk": keys.GC_PK, ":low": low, ":high": high}),
+        "Limit": limit,
+    }
+    if after is not None:
+        args["ExclusiveStartKey"] = dynamo.encode({"pk": keys.GC_PK, "sk": after})
+    return [dynamo.decode(item) for item in aws.dynamodb().query(**args).get("Items", [])]
+
+
+def drop_candidate(item: dict):
+    dynamo.delete({"pk": item["pk"], "sk": item["sk"]})
+
+
+def add_candidates(items: list[dict]):
+    dynamo.batch_put(items)
+
+
+def get(key: dict) -> dict | None:
+    return dynamo.get(key, consistent=True)
+
+
+def _conditional(call, **args) -> bool:
+    try:
+        call(TableName=dynamo.table(), **args)
+        return True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def mark(key: dict, token: str, condition: str = "attribute_exists(pk)", values: dict | None = None) -> bool:
+    """Set ``gc_mark = token`` on an existing item if ``condition`` holds; False otherwise."""
+    return _conditional(
+        aws.dynamodb().update_item,
+        Key=dynamo.encode(key),
+        UpdateExpression="SET gc_mark = :token",
+        ConditionExpression=f"attribute_exists(pk) AND ({condition})",
+        ExpressionAttributeValues=dynamo.encode({":token": token, **(values or {})}),
+    )
+
+
+def uses(name: str, blob: Digest, limit: int) -> list[dict]:
+    """USES# records: manifests of ``name`` referencing ``blob`` (up to ``limit``, one Query)."""
+    items, _ = dynamo.query_page(keys.repo_pk(name), keys.uses_prefix(blob), limit, None)
+    return items
+
+
+def drop_stale_use(item: dict) -> bool:
+    """Delete a USES# record unless a push rewrote it since it was read (its ``created`` changed)."""
+    return _conditional(
+        aws.dynamodb().delete_item,
+        Key=dynamo.encode({"pk": item["pk"], "sk": item["sk"]}),
+        ConditionExpression="created = :created",
+        ExpressionAttributeValues=dynamo.encode({":created": item["created"]}),
+    )
+
+
+def linked_anywhere(digest: Digest) -> list[str]:
+    """Names of repositories linking ``digest`` (at most 2: one Query)."""
+    items, _ = dynamo.query_page(f"BLOB#{digest}", keys.LINK_PREFIX, 2, None)
+    return [item["sk"][len(keys.LINK_PREFIX) :] for item in items]
+
+
+def delete_marked_manifest(name: str, digest: Digest, token: str) -> dict | None:
+    """Delete the manifest if still marked ``token`` and untagged; the deleted item, or None."""
+    try:
+        response = aws.dynamodb().delete_item(
+            TableName=dynamo.table(),
+            Key=dynamo.encode(keys.manifest_key(name, digest)),
+            ConditionExpression="gc_mark = :token AND attribute_not_exists(tags)",
+            ExpressionAttributeValues=dynamo.encode({":token": token}),
+            ReturnValues="ALL_OLD",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return None
+        raise
+    return dynamo.decode(response.get("Attributes"))
+
+
+def delete_marked_link(name: str, digest: Digest, token: str, blob_candidate: dict) -> bool:
+    """Delete the link (if still marked ``token``) and its reverse record, and queue the blob, atomically."""
+    writes = [
+        {
+            "Delete": {
+                "TableName": dynamo.table(),
+                "Key": dynamo.encode(keys.link_key(name, digest)),
+                "ConditionExpression": "gc_mark = :token",
+                "ExpressionAttributeValues": dynamo.encode({":token": token}),
+            }
+        },
+        {"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.reverse_link_key(digest, name))}},
+        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(blob_candidate)}},
+    ]
+    try:
+        dynamo.transact(writes)
+        return True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "TransactionCanceledException":
+            return False
+        raise
+
+
+def doom_blob(digest: Digest, token: str, now: int) -> bool:
+    """Mark the blob record ``doomed`` if still marked ``token`` and no push's claim is live.
+
+    From then on no push can claim or link it (registry.storage.metadata.claim_blob, link_blob).
+    """
+    return _conditional(
+        aws.dynamodb().update_item,
+        Key=dynamo.encode(keys.blob_key(digest)),
+        UpdateExpression="SET doomed = :token, doomed_at = :now",
+        ConditionExpression="gc_mark = :token AND attribute_not_exists(doomed) AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+        ExpressionAttributeValues=dynamo.encode({":token": token, ":now": now}),
+    )
+
+
+def renew_doom(digest: Digest, token: str, now: int) -> bool:
+    """Refresh a doom left by an earlier pass (so no push takes it over while this pass finishes it)."""
+    return _conditional(
+        aws.dynamodb().update_item,
+        Key=dynamo.encode(keys.blob_key(digest)),
+        UpdateExpression="SET doomed_at = :now",
+        ConditionExpression="doomed = :token",
+        ExpressionAttributeValues=dynamo.encode({":token": token, ":now": now}),
+    )
+
+
+def forget_blob(digest: Digest, token: str) -> bool:
+    """Delete the doomed blob record (its object is deleted already)."""
+    return _conditional(
+        aws.dynamodb().delete_item,
+        Key=dynamo.encode(keys.blob_key(digest)),
+        ConditionExpression="doomed = :token",
+        ExpressionAttributeValues=dynamo.encode({":token": token}),
+    )
