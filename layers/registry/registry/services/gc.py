@@ -117,7 +117,7 @@ class Pass:
     def _drain(self, kind: str, handle) -> bool:
         after = None
         while True:
-            page = collector.due_candidates(kind, self.now, PAGE, after)
+            page = collector.due_candidates(kind, self.now - self._grace(kind), PAGE, after)
             for item in page:
                 if self.deadline is not None and time.monotonic() >= self.deadline:
                     return False
@@ -135,6 +135,11 @@ class Pass:
 
     # --- helpers --------------------------------------------------------------------
 
+    @staticmethod
+    def _grace(kind: str) -> int:
+        """How long after a candidate's time the pass takes it (the item's own age is checked again)."""
+        return {"MANIFEST": settings().gc_untagged_seconds, "LINK": settings().gc_link_grace_seconds}.get(kind, 0)
+
     def _queue(self, items: list[dict]):
         if not items:
             return
@@ -145,7 +150,8 @@ class Pass:
             collector.add_candidates(items)
 
     def _is_gone(self, kind: str, name: str, digest) -> bool:
-        return (kind, name, str(digest)) in self.gone
+        """A dry run's would-be deletion. A real pass asks the table only: a push may have re-created what it deleted."""
+        return self.dry_run and (kind, name, str(digest)) in self.gone
 
     def _removed(self, kind: str, name: str, digest, size: int):
         self.gone.add((kind, name, str(digest)))
@@ -164,7 +170,7 @@ class Pass:
             return  # stored before tags were tracked: its tags are unknown
         since = max(int(record.get("pushed") or record["created"]), int(record.get("untagged_at") or 0))
         if since > self.now - settings().gc_untagged_seconds:
-            self._queue([metadata.candidate("MANIFEST", name, digest, since + settings().gc_untagged_seconds)])
+            self._queue([metadata.candidate("MANIFEST", name, digest, since)])
             return
         subject = record.get("subject")
         if subject and collector.get(keys.manifest_key(name, Digest.parse(subject))) is not None and not self._is_gone("MANIFEST", name, subject):
@@ -194,9 +200,9 @@ class Pass:
             dynamo.batch_delete(doomed)
         referrers, _ = metadata.list_referrers(name, digest, PAGE, None)
         self._queue(
-            [metadata.candidate("LINK", name, blob, self.now) for blob in dict.fromkeys(parsed.blobs)]
-            + [metadata.candidate("MANIFEST", name, child, self.now) for child in dict.fromkeys(parsed.manifests)]
-            + [metadata.candidate("MANIFEST", name, item["digest"], self.now) for item in referrers]
+            [metadata.candidate("LINK", name, blob, 0) for blob in dict.fromkeys(parsed.blobs)]
+            + [metadata.candidate("MANIFEST", name, child, 0) for child in dict.fromkeys(parsed.manifests)]
+            + [metadata.candidate("MANIFEST", name, item["digest"], 0) for item in referrers]
         )
 
     # --- links ------------------------------------------------------------------------
@@ -205,9 +211,9 @@ class Pass:
         link = collector.get(keys.link_key(name, digest))
         if link is None or self._is_gone("LINK", name, digest):
             return
-        young_until = int(link.get("created") or 0) + settings().gc_link_grace_seconds
-        if young_until > self.now:
-            self._queue([metadata.candidate("LINK", name, digest, young_until)])
+        created = int(link.get("created") or 0)
+        if created + settings().gc_link_grace_seconds > self.now:
+            self._queue([metadata.candidate("LINK", name, digest, created)])  # a push may still reference it
             return
         self.hook("mark", "LINK", (name, digest))
         if not self._mark(keys.link_key(name, digest)):
@@ -216,7 +222,7 @@ class Pass:
         if self._referenced(name, digest):
             return
         self.hook("delete", "LINK", (name, digest))
-        blob_candidate = metadata.candidate("BLOB", "", digest, self.now)
+        blob_candidate = metadata.candidate("BLOB", "", digest, 0)
         if self.dry_run:
             self._queue([blob_candidate])
         elif not collector.delete_marked_link(name, digest, self.token, blob_candidate):
@@ -276,7 +282,7 @@ class Pass:
                 return
             doomed_at = now
         if time.time() - doomed_at > DOOM_FRESH_SECONDS:
-            self._queue([metadata.candidate("BLOB", "", digest, self.now)])  # too slow: the next pass renews it
+            self._queue([metadata.candidate("BLOB", "", digest, 0)])  # too slow: the next pass renews it
             return
         self.hook("delete-object", "BLOB", digest)
         blobstore.delete_blob(digest)

@@ -15,9 +15,9 @@ from registry.references import Digest
 from registry.storage import dynamo
 
 
-def due_candidates(kind: str, now: int, limit: int, after: str | None = None) -> list[dict]:
-    """Up to ``limit`` candidates of ``kind`` due at ``now`` or before, oldest first, after sort key ``after`` (one Query)."""
-    low, high = f"{kind}#", f"{kind}#{now:012d}#~"
+def due_candidates(kind: str, until: int, limit: int, after: str | None = None) -> list[dict]:
+    """Up to ``limit`` candidates of ``kind`` written for ``until`` (epoch s) or before, oldest first, after sort key ``after`` (one Query)."""
+    low, high = f"{kind}#", f"{kind}#{max(until, 0):012d}#~"
     args = {
         "TableName": dynamo.table(),
         "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",

@@ -70,13 +70,14 @@ class Missing(Exception):
         self.digests = digests
 
 
-def candidate(kind: str, name: str, digest: Digest | str, due: int) -> dict:
-    """A garbage-collection candidate item: ``name``'s ``digest`` may be garbage from ``due`` on (epoch s)."""
-    return {**keys.candidate_key(kind, max(due, 0), uuid.uuid4().hex[:12]), "name": name, "digest": str(digest)}
+def candidate(kind: str, name: str, digest: Digest | str, since: int) -> dict:
+    """A garbage-collection candidate item: ``name``'s ``digest`` may be garbage since ``since`` (epoch s).
 
-
-def _untagged_due(now: int) -> int:
-    return now + settings().gc_untagged_seconds
+    The pass takes a candidate once its kind's grace period has passed since
+    then (so a changed grace applies to candidates already written); 0: at once,
+    the pass checks the item's own age.
+    """
+    return {**keys.candidate_key(kind, max(since, 0), uuid.uuid4().hex[:12]), "name": name, "digest": str(digest)}
 
 
 def _touch(key: dict) -> dict:
@@ -209,10 +210,10 @@ def put_manifest(
                 touches, touched = [touches[i] for i in kept], [touched[i] for i in kept]
             tag_items.add(len(writes))
             writes.append(_untag(name, Digest.parse(previous), tag, now))
-            writes.append({"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("MANIFEST", name, previous, _untagged_due(now)))}})
+            writes.append({"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("MANIFEST", name, previous, now))}})
     else:
         # Pushed by digest: untagged until a tag or an index refers to it.
-        writes.append({"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("MANIFEST", name, digest, _untagged_due(now)))}})
+        writes.append({"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("MANIFEST", name, digest, now))}})
     if referrer is not None:
         subject = Digest.parse(record["subject"])
         item = {**keys.referrer_key(name, subject, digest), **referrer, "digest": str(digest)}
@@ -253,7 +254,7 @@ def delete_tag(name: str, tag: str) -> bool:
         dynamo.transact([_untag(name, Digest.parse(old["digest"]), tag, now)])
     except ClientError as exc:
         _cancelled_items(exc)  # the manifest is gone already: nothing to untag
-    dynamo.put(candidate("MANIFEST", name, old["digest"], _untagged_due(now)), {})
+    dynamo.put(candidate("MANIFEST", name, old["digest"], now), {})
     return True
 
 
@@ -267,7 +268,7 @@ def delete_manifest(name: str, digest: Digest, children=(), blobs=()) -> dict | 
     """Remove a manifest, every tag pointing at it, its referrer entry and its child records.
 
     Its blobs' links (``blobs``) and its children become garbage-collection
-    candidates, due at once. Returns the deleted record, or None when it was not there.
+    candidates, checked by the next pass. Returns the deleted record, or None when it was not there.
     """
     response = aws.dynamodb().delete_item(TableName=dynamo.table(), Key=dynamo.encode(keys.manifest_key(name, digest)), ReturnValues="ALL_OLD")
     old = dynamo.decode(response.get("Attributes"))
@@ -286,8 +287,8 @@ def delete_manifest(name: str, digest: Digest, children=(), blobs=()) -> dict | 
     dynamo.batch_delete(doomed)
     now = int(time.time())
     dynamo.batch_put(
-        [candidate("LINK", name, blob, now) for blob in dict.fromkeys(blobs)]
-        + [candidate("MANIFEST", name, child, _untagged_due(now)) for child in dict.fromkeys(children)]
+        [candidate("LINK", name, blob, 0) for blob in dict.fromkeys(blobs)]
+        + [candidate("MANIFEST", name, child, 0) for child in dict.fromkeys(children)]
     )
     return old
 
@@ -353,8 +354,9 @@ class BlobDoomed(Exception):
     """Garbage collection is deleting the blob's object right now: try again in a moment."""
 
 
-# A push's claim on a blob lasts longer than any invocation (Lambda: 15 minutes at most),
-# so garbage collection never deletes an object a live push may be writing.
+# A push's claim keeps garbage collection from dooming the blob while the push writes it
+# (longer than any invocation: Lambda's 15 minutes). An optimisation, sparing the push a
+# second write: what makes a link safe is the doom and epoch conditions (docs/architecture.md).
 LEASE_SECONDS = 20 * 60
 # A GC deletion left half-done (its function died) is taken over by a push after this:
 # longer than a GC invocation may take between marking the record doomed and deleting the object.
@@ -364,21 +366,37 @@ DOOM_STALE_SECONDS = 30 * 60
 def claim_blob(digest: Digest) -> str:
     """Announce that this push will write ``blobs/<alg>/<hex>``; returns the record's ``epoch`` for ``link_blob``.
 
-    Creates the record when absent (without ``size``: not stored yet). Raises
-    ``BlobDoomed`` while garbage collection is deleting the object.
+    Creates the record when absent (without ``size``: not stored yet); pushes
+    claiming at once share its epoch. Raises ``BlobDoomed`` while garbage
+    collection is deleting the object. A deletion left half-done for
+    ``DOOM_STALE_SECONDS`` (its collector died) is taken over: the record
+    loses ``size`` and gets a new epoch, so nothing linked on the strength of
+    the old record can succeed.
     """
     now = int(time.time())
+    table = aws.dynamodb()
     try:
-        response = aws.dynamodb().update_item(
+        response = table.update_item(
             TableName=dynamo.table(),
             Key=dynamo.encode(keys.blob_key(digest)),
-            UpdateExpression="SET epoch = if_not_exists(epoch, :epoch), lease_until = :until REMOVE gc_mark, doomed, doomed_at",
-            ConditionExpression="attribute_not_exists(doomed) OR doomed_at < :stale",
-            ExpressionAttributeValues=dynamo.encode({":epoch": uuid.uuid4().hex, ":until": now + LEASE_SECONDS, ":stale": now - DOOM_STALE_SECONDS}),
+            UpdateExpression="SET epoch = if_not_exists(epoch, :epoch), lease_until = :until REMOVE gc_mark",
+            ConditionExpression="attribute_not_exists(doomed)",
+            ExpressionAttributeValues=dynamo.encode({":epoch": uuid.uuid4().hex, ":until": now + LEASE_SECONDS}),
             ReturnValues="ALL_NEW",
         )
-    except aws.dynamodb().exceptions.ConditionalCheckFailedException:
-        raise BlobDoomed() from None
+    except table.exceptions.ConditionalCheckFailedException:
+        try:
+            response = table.update_item(
+                TableName=dynamo.table(),
+                Key=dynamo.encode(keys.blob_key(digest)),
+                UpdateExpression="SET epoch = :epoch, lease_until = :until REMOVE gc_mark, doomed, doomed_at, #size",
+                ConditionExpression="doomed_at < :stale",
+                ExpressionAttributeNames={"#size": "size"},
+                ExpressionAttributeValues=dynamo.encode({":epoch": uuid.uuid4().hex, ":until": now + LEASE_SECONDS, ":stale": now - DOOM_STALE_SECONDS}),
+                ReturnValues="ALL_NEW",
+            )
+        except table.exceptions.ConditionalCheckFailedException:
+            raise BlobDoomed() from None
     return dynamo.decode(response["Attributes"])["epoch"]
 
 
@@ -398,7 +416,8 @@ def link_blob(name: str, digest: Digest, size: int, upload_id: str | None = None
     blob_update = {
         "TableName": dynamo.table(),
         "Key": dynamo.encode(keys.blob_key(digest)),
-        "UpdateExpression": "SET #size = :size, created = if_not_exists(created, :now) REMOVE gc_mark",
+        # The claim's lease ends: the blob is linked (an optimisation only: safety rests on doomed and epoch).
+        "UpdateExpression": "SET #size = :size, created = if_not_exists(created, :now) REMOVE gc_mark, lease_until",
         "ExpressionAttributeNames": {"#size": "size"},
         "ExpressionAttributeValues": {":size": size, ":now": now},
     }
@@ -413,7 +432,7 @@ def link_blob(name: str, digest: Digest, size: int, upload_id: str | None = None
         {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode({**keys.link_key(name, digest), "size": size, "created": now})}},
         {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(keys.reverse_link_key(digest, name))}},
         # Collected if no manifest refers to it once a push has had time to (GC_LINK_GRACE_SECONDS).
-        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("LINK", name, digest, now + settings().gc_link_grace_seconds))}},
+        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("LINK", name, digest, now))}},
     ]
     if upload_id is not None and keep_session:
         writes.append(
@@ -443,7 +462,7 @@ def delete_link(name: str, digest: Digest) -> bool:
     writes = [
         {"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.link_key(name, digest)), "ConditionExpression": "attribute_exists(pk)"}},
         {"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.reverse_link_key(digest, name))}},
-        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("BLOB", "", digest, int(time.time())))}},
+        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("BLOB", "", digest, 0))}},
     ]
     try:
         dynamo.transact(writes)
