@@ -206,6 +206,35 @@ def walk_every_feature(client: Client, gateway, recorded=None, monkeypatch=None)
     client.raw("GET", "/v1/search?q=app", headers={"authorization": f"Bearer {client.token('registry:catalog:search')}"})
     if recorded is not None:
         direct_uploads(client, recorded, monkeypatch)
+        collect_garbage(client, monkeypatch)
+
+
+def collect_garbage(client, monkeypatch):
+    """The gc function's pass over what the walk left: an untagged manifest kept in S3, a deleted image's links and blobs."""
+    from registry.config import settings
+    from registry.services import gc
+
+    _, digest = client.push_image("team/junk", "v1", [os.urandom(64)])
+    client.request("DELETE", f"/v2/team/junk/manifests/{digest}")
+    client.request("DELETE", "/v2/team/app/manifests/large")  # untags the manifest kept in S3
+    monkeypatch.setenv("GC_UNTAGGED_DAYS", "0")
+    monkeypatch.setenv("GC_LINK_GRACE_SECONDS", "0")
+    monkeypatch.setattr(gc, "USES_FRESH_SECONDS", 0)
+    settings.cache_clear()
+
+    class Context:
+        aws_request_id = "gc"
+
+        @staticmethod
+        def get_remaining_time_in_millis():
+            return 900_000
+
+    CURRENT_FUNCTION.set("gc")
+    try:
+        assert load_handler("functions/gc/")({}, Context())["objects_freed"] >= 1
+    finally:
+        CURRENT_FUNCTION.set(None)
+    settings.cache_clear()
 
 
 def test_each_function_is_allowed_exactly_the_actions_its_code_uses(recorded, client, gateway, monkeypatch):
