@@ -23,13 +23,15 @@ from yarl import URL
 
 from registry_proxy import retry
 from registry_proxy.errors import ProxyError, UpstreamError, unreachable
-from registry_proxy.parts import MAX_PARTS
+from registry_proxy.parts import MAX_PARTS, Buffer
 
 BATCH = 100  # the extension's largest count
 # A URL younger than its lifetime minus this margin is used; older ones are asked for again.
 EXPIRY_MARGIN = 60
 # Retry-After of a completion still verifying: honoured, but within these bounds (seconds).
 POLL_MIN, POLL_MAX = 0.2, 30.0
+# What API Gateway answers when a function failed or ran out of its 30 s: worth another completion try.
+GATEWAY_FAILURES = frozenset({500, 502, 503, 504})
 
 
 @dataclass
@@ -37,6 +39,8 @@ class PartUrls:
     """Presigned part URLs of one session: part number -> (url, monotonic time after which to ask again)."""
 
     urls: dict[int, tuple[str, float]] = field(default_factory=dict)
+    # One request for URLs at a time: parts waiting for the same batch share it.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def get(self, number: int) -> str | None:
         entry = self.urls.get(number)
@@ -84,13 +88,16 @@ class Direct:
         """A fresh presigned URL for part *number*."""
         found = urls.get(number)
         if found is None:
-            await self.request_urls(session_url, number, authorization, urls)
-            found = urls.get(number)
+            async with urls.lock:
+                found = urls.get(number)
+                if found is None:
+                    await self.request_urls(session_url, number, authorization, urls)
+                    found = urls.get(number)
         if found is None:
             raise ProxyError(502, "UNKNOWN", f"the registry gave no URL for part {number}")
         return found
 
-    async def upload_part(self, session_url: str, number: int, data: bytearray, authorization: str | None,
+    async def upload_part(self, session_url: str, number: int, data: Buffer, authorization: str | None,
                           urls: PartUrls) -> None:
         """PUT part *number* to S3, retrying transient failures with backoff (see ``retry``).
 
@@ -103,7 +110,9 @@ class Direct:
                 await asyncio.sleep(retry.backoff(attempt))
             target = await self.url(session_url, number, authorization, urls)
             try:
-                async with self.client.put(URL(target, encoded=True), data=data,
+                # Sent chunk by chunk with its length: no copy of the part, no chunked encoding.
+                async with self.client.put(URL(target, encoded=True), data=data.stream(),
+                                           headers={"Content-Length": str(len(data))},
                                            skip_auto_headers=("Content-Type",)) as response:
                     await response.read()
                     if response.status == 200:
@@ -121,17 +130,23 @@ class Direct:
         """``PUT <session>?digest=`` with an empty body, repeated while the registry answers 202.
 
         Returns the final response (201, its body read); raises UpstreamError with any other answer.
+        A gateway failure (5xx) is tried again with backoff (the extension makes the PUT idempotent).
         """
         target = URL(f"{session_url}?{urlencode({'digest': digest})}", encoded=True)
+        failures = 0
         while True:
             try:
                 async with self.client.put(target, headers={**_auth(authorization), "Content-Length": "0"}, data=b"") as response:
                     await response.read()
                     if response.status == 201:
                         return response
-                    if response.status != 202:
+                    if response.status == 202:
+                        wait = _retry_after(response.headers.get("Retry-After"))
+                    elif response.status in GATEWAY_FAILURES and failures + 1 < self.attempts:
+                        failures += 1  # the PUT is idempotent: a timed-out one is simply sent again
+                        wait = retry.backoff(failures)
+                    else:
                         raise await _error(response)
-                    wait = _retry_after(response.headers.get("Retry-After"))
             except aiohttp.ClientError as error:
                 raise unreachable("the registry", error) from error
             await asyncio.sleep(wait)

@@ -39,7 +39,36 @@ def split(total: int, base: int) -> list[int]:
     return sizes
 
 
-async def fill(buffer: bytearray, target: int, stream) -> bool:
+class Buffer:
+    """The bytes of one part, kept as the chunks they were read in.
+
+    Chunks are never joined or grown in place, so a part costs its own size in memory and no
+    reallocation copies it (a growing ``bytearray`` may briefly need twice its size); the same chunks
+    are sent again when a part is retried.
+    """
+
+    def __init__(self):
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def append(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+
+    def join(self) -> bytes:
+        """All the bytes at once (for small blobs only)."""
+        return b"".join(self.chunks)
+
+    async def stream(self):
+        """The chunks, as an async iterator an HTTP client can send as a body."""
+        for chunk in self.chunks:
+            yield chunk
+
+
+async def fill(buffer: Buffer, target: int, stream) -> bool:
     """Read *stream* (an aiohttp ``StreamReader``) into *buffer* until it holds *target* bytes.
 
     Returns True when the stream ended first. Reads at most ``READ_SIZE`` at a time and never past
@@ -49,5 +78,5 @@ async def fill(buffer: bytearray, target: int, stream) -> bool:
         chunk = await stream.read(min(target - len(buffer), READ_SIZE))
         if not chunk:
             return True
-        buffer += chunk
+        buffer.append(chunk)
     return False

@@ -34,7 +34,7 @@ from registry_proxy import errors
 from registry_proxy.direct import Direct, PartUrls
 from registry_proxy.errors import ProxyError, UpstreamError
 from registry_proxy.headers import rewrite_location
-from registry_proxy.parts import TooManyParts, fill, part_size
+from registry_proxy.parts import Buffer, TooManyParts, fill, part_size
 from registry_proxy.settings import Settings
 
 # /v2/<name>/blobs/uploads/<id>: the registry's session path (OCI Distribution Spec, end-5 .. end-6).
@@ -56,7 +56,7 @@ class Session:
     path: str
     upstream_url: str
     sent: int = 0
-    pending: bytearray = field(default_factory=bytearray)
+    pending: Buffer = field(default_factory=Buffer)
     next_part: int = 1
     direct: bool = False
     urls: PartUrls = field(default_factory=PartUrls)
@@ -127,7 +127,7 @@ class Uploads:
                 await self._start_direct(session, authorization)
                 await self.in_flight.acquire()
                 number, data = session.next_part, session.pending
-                session.pending, session.next_part, session.sent = bytearray(), number + 1, session.sent + len(data)
+                session.pending, session.next_part, session.sent = Buffer(), number + 1, session.sent + len(data)
                 task = asyncio.create_task(self._send(session, number, data, authorization))
                 # Released when the task ends, also if it is cancelled before it ever ran.
                 task.add_done_callback(lambda _: self.in_flight.release())
@@ -141,7 +141,7 @@ class Uploads:
             for task in tasks:
                 task.cancel()
 
-    async def _send(self, session: Session, number: int, data: bytearray, authorization: str | None) -> None:
+    async def _send(self, session: Session, number: int, data: Buffer, authorization: str | None) -> None:
         await self.direct.upload_part(session.upstream_url, number, data, authorization, session.urls)
 
     async def _start_direct(self, session: Session, authorization: str | None) -> None:
@@ -157,7 +157,7 @@ class Uploads:
         if session.pending or not session.direct:
             await self._start_direct(session, authorization)
             number, data = session.next_part, session.pending
-            session.pending, session.next_part, session.sent = bytearray(), number + 1, session.sent + len(data)
+            session.pending, session.next_part, session.sent = Buffer(), number + 1, session.sent + len(data)
             async with self.in_flight:
                 await self._send(session, number, data, authorization)
         response = await self.direct.complete(session.upstream_url, digest, authorization)
@@ -170,7 +170,7 @@ class Uploads:
         if authorization:
             headers["Authorization"] = authorization
         try:
-            async with self.client.put(target, headers=headers, data=bytes(session.pending)) as response:
+            async with self.client.put(target, headers=headers, data=session.pending.join()) as response:
                 body = await response.read()
                 if response.status != 201:
                     raise UpstreamError(response.status, list(response.headers.items()), body)
