@@ -18,7 +18,6 @@ Routing (everything not listed is forwarded as it is, see ``forward``):
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import aiohttp
 from aiohttp import web
@@ -30,8 +29,6 @@ from registry_proxy.errors import ProxyError, UpstreamError, range_invalid, unre
 from registry_proxy.headers import response_headers
 from registry_proxy.settings import Settings
 from registry_proxy.uploads import OPEN_PATH, SESSION_PATH, Session, Uploads
-
-log = logging.getLogger("registry_proxy")
 
 SETTINGS = web.AppKey("settings", Settings)
 CLIENT = web.AppKey("client", aiohttp.ClientSession)

@@ -38,10 +38,12 @@ def parse_upstream(value: str) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Serve a registry endpoint on this machine that pushes layers of any size to --upstream.")
+    p = argparse.ArgumentParser(prog=PROG, description="Serve a registry endpoint on this machine "
+                                "that pushes layers of any size to --upstream.")
     p.add_argument("--upstream", required=True, type=parse_upstream, help="the registry, e.g. https://registry.example.com")
     p.add_argument("--listen", default="127.0.0.1:5500", type=parse_listen,
-                   help="HOST:PORT to serve on (default 127.0.0.1:5500; docker treats 127.0.0.0/8 as insecure, so plain HTTP works)")
+                   help="HOST:PORT to serve on (default 127.0.0.1:5500; "
+                   "docker treats 127.0.0.0/8 as insecure: plain HTTP works)")
     p.add_argument("--part-size", type=int, default=8, metavar="MiB", help="S3 part size in MiB, at least 5 (default 8)")
     p.add_argument("--parallel", type=int, default=4, help="parts uploaded at once, over all pushes (default 4)")
     p.add_argument("--verbose", "-v", action="store_true", help="log every request (method, path, status)")

@@ -10,7 +10,6 @@ chunked) is redone for each side. Everything else, including ``Authorization`` a
 from __future__ import annotations
 
 import re
-from typing import Iterable
 from urllib.parse import urlsplit
 
 from multidict import CIMultiDict
@@ -82,8 +81,3 @@ def rewrite_realm(challenge: str, proxy_realm: str) -> str:
     if realm_of(challenge) is None:
         return challenge
     return _REALM.sub(lambda m: f'{m.group(1)}"{proxy_realm}"', challenge, count=1)
-
-
-def pairs(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Headers as a list of (name, value), repeats kept."""
-    return [(name, value) for name, value in headers]
