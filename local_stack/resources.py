@@ -62,7 +62,13 @@ def create_bucket(name: str = BUCKET_NAME) -> str:
 
 
 def create_signing_key() -> str:
-    """The token signing key, as template.yaml declares it; returns its key id."""
+    """The token signing key, as template.yaml declares it; returns its key id.
+
+    Also makes the emulator's Sign behave as AWS's (local_stack.kms).
+    """
+    from local_stack import kms
+
+    kms.install()
     props = template.resource_properties("TokenSigningKey")
     client = boto3.client("kms")
     key = client.create_key(KeySpec=props["KeySpec"], KeyUsage=props["KeyUsage"], Description=props["Description"])

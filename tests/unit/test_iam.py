@@ -144,6 +144,9 @@ def walk_every_feature(client: Client, gateway):
     token = client.token("repository:team/copy:pull,push", "repository:team/app:pull")
     layer = json.loads(manifest)["layers"][0]["digest"]
     client.raw("POST", f"/v2/team/copy/blobs/uploads/?mount={layer}&from=team/app", headers={"authorization": f"Bearer {token}"})
+    token = client.token("repository:team/copy2:pull,push", "repository:team/app:pull")
+    client.raw("POST", f"/v2/team/copy2/blobs/uploads/?mount={layer}", headers={"authorization": f"Bearer {token}"})  # no from
+    client.raw("HEAD", "/v2/ratelimitpreview", headers={"authorization": f"Bearer {token}"})  # no endpoint: rate-limit headers
     client.request("DELETE", f"/v2/team/app/manifests/sha256:{hashlib.sha256(referrer).hexdigest()}")
     client.request("DELETE", "/v2/team/app/manifests/multi")
     client.request("DELETE", f"/v2/team/copy/blobs/{layer}")

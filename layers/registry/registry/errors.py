@@ -41,7 +41,8 @@ class OciError(enum.Enum):
     # Not in the spec's list: a path that is no endpoint at all. Kept distinct
     # from NAME_UNKNOWN so a client never mistakes a typo for a missing repo.
     NOT_FOUND = ("NOT_FOUND", 404, "no such endpoint")
-    # Not in the spec's list either: a management API body that is not what it takes.
+    # Not in the spec's list either: a management API body that is not what it takes,
+    # or a request over a per-request bound (search words, token scopes; README's limits table).
     REQUEST_INVALID = ("REQUEST_INVALID", 400, "the request body is not valid")
     TOOMANYREQUESTS = ("TOOMANYREQUESTS", 429, "too many requests")
     UNKNOWN = ("UNKNOWN", 500, "unknown error")

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode
 
-from registry import metrics, routes
+from registry import metrics, ratelimit, routes
 from registry.auth import guard
 from registry.errors import OciError, RegistryError
 from registry.log import logger
@@ -118,7 +118,11 @@ def _too_deep(name: str) -> RegistryError:
 
 
 def _unrouted(request: Request) -> Response:
-    """What reaches no route of this function: a name too deep, a wrong method, or no endpoint."""
+    """What reaches no route of this function: a name too deep, a wrong method, or no endpoint.
+
+    No endpoint (404 NOT_FOUND) under ``/v2/`` carries the caller's rate-limit
+    headers, read without counting (registry.ratelimit.preview_headers).
+    """
     route, params = routes.match(request.path)
     if route is not None:
         name = params.get("name")
@@ -130,7 +134,9 @@ def _unrouted(request: Request) -> Response:
         found = candidate.shape.match(request.path)
         if found and "name" in found.groupdict():
             raise RegistryError(OciError.NAME_INVALID, f"invalid repository name: {found['name'][:300]!r}")
-    raise RegistryError(OciError.NOT_FOUND, f"no endpoint at {request.path[:300]}")
+    # As on Docker Hub, the caller's pull budget (read, not counted) on any /v2/ path.
+    headers = ratelimit.preview_headers(request) if request.path.startswith("/v2/") else {}
+    raise RegistryError(OciError.NOT_FOUND, f"no endpoint at {request.path[:300]}", headers=headers)
 
 
 def make_handler(function: str, handlers: dict):

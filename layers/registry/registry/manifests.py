@@ -124,6 +124,31 @@ def parse(body: bytes, content_type: str | None) -> Manifest:
     return Manifest(media_type, tuple(dict.fromkeys(needed)), (), subject, artifact_type, config["mediaType"], annotations)
 
 
+# The platform a registry serves to a client that takes no index, as distribution does.
+DEFAULT_PLATFORM = ("linux", "amd64")
+
+
+def platform_manifest(body: bytes, platform: tuple[str, str] = DEFAULT_PLATFORM) -> Digest | None:
+    """The digest of the index's first manifest for ``platform`` (os, architecture), or None.
+
+    ``body`` is an index already validated at push. Like distribution
+    (registry/handlers/manifests.go), the first entry whose platform has that
+    os and architecture is taken, whatever its variant.
+    """
+    try:
+        children = json.loads(body).get("manifests") or []
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    for child in children:
+        found = child.get("platform") if isinstance(child, dict) else None
+        if isinstance(found, dict) and (found.get("os"), found.get("architecture")) == platform:
+            try:
+                return Digest.parse(child.get("digest", ""))
+            except RegistryError:
+                return None
+    return None
+
+
 def acceptable(media_type: str, accept: str | None) -> bool:
     """Whether a client's Accept header (repeated headers joined by commas) admits ``media_type``.
 

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 
 from registry import accounts
+from registry.auth import guard
 from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.storage import ratelimits
@@ -107,6 +108,25 @@ def meter(request) -> Meter | None:
         return None
     now = clock()
     return Meter(limit, who, source, int(now) - int(now) % limit.window, now)
+
+
+def preview_headers(request) -> dict:
+    """The caller's rate-limit headers without counting a pull; {} for an unlimited caller
+    or a token that does not verify.
+
+    Docker Hub shows them on any ``/v2/`` answer, which its documentation uses
+    to check a budget without spending it (``curl --head -H "Authorization:
+    Bearer $TOKEN" https://registry-1.docker.io/v2/ratelimitpreview/test/manifests/latest``).
+    Costs one GetItem (the counter).
+    """
+    caller = guard.identify(request)
+    if caller is None:
+        return {}
+    request.caller = caller
+    found = meter(request)
+    if found is None:
+        return {}
+    return found.headers(ratelimits.used(ratelimits.read(found.key())))
 
 
 def clock() -> float:

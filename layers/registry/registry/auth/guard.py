@@ -91,6 +91,19 @@ def challenge(request, scopes: list[Scope], error: str | None = None) -> str:
     return "Bearer " + ",".join(parts)
 
 
+def identify(request) -> Caller | None:
+    """Who a request's bearer token names, without requiring one: anonymous when there is no
+    bearer token (or authentication is off), None when the token does not verify."""
+    scheme, _, token = (request.header("authorization") or "").partition(" ")
+    if not settings().auth_enabled or scheme.lower() != "bearer" or not token.strip():
+        return Caller("")
+    try:
+        claims = tokens.verify(token.strip(), service_of(request))
+    except tokens.InvalidToken:
+        return None
+    return Caller(claims.get("sub") or "", rate_limit=claims.get("rl"))
+
+
 def authorize(request, route_name: str, params: dict) -> Caller:
     """The caller, if their token covers the route; otherwise raise the 401 with its challenge."""
     if not settings().auth_enabled:

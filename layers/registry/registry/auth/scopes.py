@@ -1,4 +1,12 @@
-"""The token scope grammar (distribution's ``scope.md``): ``type[(class)]:name:actions``."""
+"""The token scope grammar (distribution's ``scope.md``): ``type[(class)]:name:actions``.
+
+A token request names at most ``MAX_SCOPES`` distinct resources (after
+merging repeats of one resource): each is one key of the single
+``BatchGetItem`` the token service reads access with, and one entry of the
+token's ``access`` claim, which must stay small enough for an
+``Authorization`` header (see ``registry.auth.tokens.MAX_TOKEN_BYTES``).
+docker asks for 1 or 2 scopes per token, containerd and skopeo a few.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,13 @@ from dataclasses import dataclass
 from registry.references import NAME_PATTERN
 
 _NAME = re.compile(NAME_PATTERN)
+
+# Distinct resources (type, name) per token request.
+MAX_SCOPES = 10
+
+
+class TooManyScopes(ValueError):
+    """More than MAX_SCOPES distinct resources in one token request."""
 
 
 @dataclass(frozen=True)
@@ -39,11 +54,19 @@ def parse(text: str) -> Scope | None:
 
 
 def parse_all(values: list[str]) -> list[Scope]:
-    """Scopes from ``scope`` parameters (GET repeats the parameter, POST separates with spaces)."""
-    found = []
+    """Scopes from ``scope`` parameters (GET repeats the parameter, POST separates with spaces).
+
+    Scopes for the same resource are merged into one (their actions united, in
+    order of first mention). Raises TooManyScopes past MAX_SCOPES resources.
+    """
+    merged: dict[tuple[str, str], dict[str, None]] = {}
     for value in values:
         for text in value.split():
             scope = parse(text)
-            if scope is not None:
-                found.append(scope)
-    return found
+            if scope is None:
+                continue
+            actions = merged.setdefault((scope.type, scope.name), {})
+            if len(merged) > MAX_SCOPES:
+                raise TooManyScopes(f"a token request may name at most {MAX_SCOPES} distinct repositories or resources")
+            actions.update(dict.fromkeys(scope.actions))
+    return [Scope(kind, name, tuple(actions)) for (kind, name), actions in merged.items()]

@@ -1,7 +1,12 @@
 """Bearer tokens: ES256 JWTs signed by an asymmetric key in AWS KMS.
 
-The private key never leaves KMS: signing sends the JWT's signing input to
-``kms:Sign`` (ECDSA_SHA_256) and turns the DER signature into JOSE's r‖s. Every
+The private key never leaves KMS: signing hashes the JWT's signing input here
+(SHA-256) and sends only the digest to ``kms:Sign`` (``MessageType=DIGEST``,
+ECDSA_SHA_256), because KMS takes at most 4,096 bytes of RAW message
+(https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html); the DER
+signature becomes JOSE's r‖s. A token is at most ``MAX_TOKEN_BYTES``, so it
+fits an ``Authorization`` header within API Gateway's 10,240 bytes for the
+request line and all headers together (HTTP API quotas). Every
 function verifies with the public key, fetched with ``kms:GetPublicKey`` once
 per container, and accepts only ES256 with the expected ``kid``, ``iss``,
 ``aud``, and ``exp``/``nbf``/``iat`` within a small leeway.
@@ -24,11 +29,24 @@ from registry import aws
 from registry.config import settings
 
 ALGORITHM = "ES256"
+# Accepted this long past exp (and before nbf/iat): clocks of the functions drift.
 LEEWAY_SECONDS = 30
+# The largest token issued: leaves about 4 KB of API Gateway's 10,240-byte
+# request line + headers for the path, Accept lines and the rest. Ten scopes
+# (scopes.MAX_SCOPES) of 255-character names with every action stay below it.
+MAX_TOKEN_BYTES = 6144
+
+
+class TokenTooLarge(ValueError):
+    """The token would exceed MAX_TOKEN_BYTES (its access claim is too large)."""
 
 
 class InvalidToken(Exception):
     """The token is malformed, forged, expired, not yet valid, or meant for another service."""
+
+
+# An ES256 signature is r‖s, 64 bytes: 86 base64url characters without padding.
+_SIGNATURE_CHARS = 86
 
 
 def _b64(data: bytes) -> str:
@@ -70,7 +88,8 @@ def issue(subject: str, audience: str, access: list[dict], rate_limit: str | Non
     """Sign a token; returns (token, issued_at, expires_in).
 
     ``rate_limit`` (claim ``rl``) carries an account's pull-limit override, so
-    the manifest function needs no extra read to apply it.
+    the manifest function needs no extra read to apply it. Raises TokenTooLarge
+    (before calling KMS) when the token would exceed MAX_TOKEN_BYTES.
     """
     now = int(time.time())
     lifetime = settings().token_seconds
@@ -88,8 +107,14 @@ def issue(subject: str, audience: str, access: list[dict], rate_limit: str | Non
     if rate_limit:
         claims["rl"] = rate_limit
     signing_input = f"{_b64(json.dumps(header, separators=(',', ':')).encode())}.{_b64(json.dumps(claims, separators=(',', ':')).encode())}"
+    if len(signing_input) + 1 + _SIGNATURE_CHARS > MAX_TOKEN_BYTES:
+        raise TokenTooLarge(f"the token would exceed {MAX_TOKEN_BYTES} bytes: ask for fewer or shorter scopes")
+    # ES256 signs SHA-256(signing input): KMS gets that digest, whatever the token's size.
     der = aws.kms().sign(
-        KeyId=settings().token_key_id, Message=signing_input.encode(), MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256"
+        KeyId=settings().token_key_id,
+        Message=hashlib.sha256(signing_input.encode()).digest(),
+        MessageType="DIGEST",
+        SigningAlgorithm="ECDSA_SHA_256",
     )["Signature"]
     r, s = decode_dss_signature(der)
     return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}", now, lifetime

@@ -28,23 +28,37 @@ def _unknown(name: str, reference: str) -> RegistryError:
 _COUNTING = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pull-counter")
 
 
+def _reference_or_unknown(name: str, reference: str):
+    """The reference as a Digest or tag. One that is neither names nothing: 404 MANIFEST_UNKNOWN.
+
+    The spec's end-3 (GET/HEAD) and end-9 (DELETE) fail with 404, and the OCI
+    conformance suite (v1.1.1) pulls ``.INVALID_MANIFEST_NAME`` expecting it.
+    A PUT to such a reference still gets 400 TAG_INVALID / DIGEST_INVALID.
+    """
+    try:
+        return parse_reference(reference)
+    except RegistryError:
+        raise _unknown(name, reference[:300]) from None
+
+
 def get(request: Request, name: str, reference: str) -> Response:
     """GET or HEAD a manifest, with Docker Hub's pull rate-limit headers (see registry.ratelimit)."""
     parse_name(name)
-    ref = parse_reference(reference)
+    ref = _reference_or_unknown(name, reference)
     key = metadata.manifest_record_key(name, ref)
     meter = ratelimit.meter(request)
     if meter is None:
-        return _manifest_response(request, name, reference, ref, metadata.get_record(key), {})
+        return _manifest_response(request, *_served(request, name, reference, ref, metadata.get_record(key)), {})
     if request.method == "HEAD":
         record, counter = metadata.get_records(key, meter.key())
-        return _manifest_response(request, name, reference, ref, record, meter.headers(ratelimits.used(counter)))
+        return _manifest_response(request, *_served(request, name, reference, ref, record), meter.headers(ratelimits.used(counter)))
     # In the request's context (log fields, tracing) although on another thread.
     counting = _COUNTING.submit(contextvars.copy_context().run, meter.count)
     record = metadata.get_record(key)
     used = counting.result()  # raises 429 TOOMANYREQUESTS at the limit
     try:
-        response = _manifest_response(request, name, reference, ref, record, {})
+        record, digest = _served(request, name, reference, ref, record)
+        response = _manifest_response(request, record, digest, {})
     except RegistryError:
         meter.refund()  # nothing was pulled
         raise
@@ -55,10 +69,35 @@ def get(request: Request, name: str, reference: str) -> Response:
     return response
 
 
-def _manifest_response(request: Request, name: str, reference: str, ref, record: dict | None, extra: dict) -> Response:
+def _served(request: Request, name: str, reference: str, ref, record: dict | None) -> tuple[dict, Digest]:
+    """What a pull of ``ref`` answers with: (record, digest); 404 when there is nothing.
+
+    A tag holding an index, asked for by a client whose Accept header admits
+    image manifests but not that index type, gets the index's linux/amd64 image
+    manifest and its digest instead, as distribution does for clients that
+    take no manifest list (registry/handlers/manifests.go). That is one more
+    read (the child manifest), and on GET a pull of an image manifest.
+    """
     if record is None:
         raise _unknown(name, reference)
     digest = ref if isinstance(ref, Digest) else Digest.parse(record["digest"])
+    media_type = record["media_type"]
+    accept = request.header("accept")
+    if isinstance(ref, Digest) or media_type not in media.INDEX_TYPES or media.acceptable(media_type, accept):
+        return record, digest
+    child = media.platform_manifest(_body(record, digest))
+    child_record = metadata.get_manifest(name, child) if child is not None else None
+    if child_record is None or child_record["media_type"] in media.INDEX_TYPES:
+        return record, digest  # refused below: the client does not take the index
+    return child_record, child
+
+
+def _body(record: dict, digest: Digest) -> bytes:
+    body = record.get("body")
+    return body if body is not None else blobstore.read_blob(digest)
+
+
+def _manifest_response(request: Request, record: dict, digest: Digest, extra: dict) -> Response:
     media_type = record["media_type"]
     if not media.acceptable(media_type, request.header("accept")):
         raise RegistryError(
@@ -75,9 +114,7 @@ def _manifest_response(request: Request, name: str, reference: str, ref, record:
     }
     if request.method == "HEAD":
         return Response(200, headers)
-    body = record.get("body")
-    if body is None:
-        body = blobstore.read_blob(digest)
+    body = _body(record, digest)
     if media_type not in media.INDEX_TYPES:
         metrics.add(metrics.PULLS)  # what the rate limit counts: image manifests, not indexes
     return Response(200, headers, body)
@@ -131,7 +168,7 @@ def delete(request: Request, name: str, reference: str) -> Response:
     parse_name(name)
     if not settings().deletes_enabled:
         raise RegistryError(OciError.UNSUPPORTED, "deletes are switched off on this registry")
-    ref = parse_reference(reference)
+    ref = _reference_or_unknown(name, reference)
     if not isinstance(ref, Digest):
         if not metadata.delete_tag(name, ref):
             raise _unknown(name, reference)

@@ -23,6 +23,15 @@ from registry.storage import dynamo, principals, search_index
 
 PAGE_DEFAULT = 25
 PAGE_MAX = 100
+# Bounds on the work one search does for its term (README, "Limits and costs"):
+# a name is at most 255 characters, so no longer term can be in one;
+TERM_MAX = 255
+# each distinct word of the term reads its description-index partition;
+WORDS_MAX = 10
+# a longer term reads the partitions of at most this many of its 3-grams
+# (spread over the term): the intersection only narrows candidates, and each
+# candidate name is checked against the whole term anyway.
+GRAMS_MAX = 4
 
 
 def ping(request: Request) -> Response:
@@ -59,16 +68,38 @@ def _positive(request: Request, name: str, default: int, maximum: int) -> int:
     return min(int(value), maximum)
 
 
+def _checked_term(term: str) -> str:
+    """The term, or 400 REQUEST_INVALID when it is over TERM_MAX characters or WORDS_MAX distinct words."""
+    if len(term) > TERM_MAX:
+        raise RegistryError(OciError.REQUEST_INVALID, f"q is limited to {TERM_MAX} characters", detail={"maxLength": TERM_MAX})
+    if len(search_index.words(term)) > WORDS_MAX:
+        raise RegistryError(OciError.REQUEST_INVALID, f"q is limited to {WORDS_MAX} distinct words", detail={"maxWords": WORDS_MAX})
+    return term
+
+
+def _spread(grams: list[str], count: int) -> list[str]:
+    """At most ``count`` of ``grams`` (in term order), evenly spread, first and last included."""
+    if len(grams) <= count:
+        return grams
+    return [grams[round(i * (len(grams) - 1) / (count - 1))] for i in range(count)]
+
+
 def matching_names(term: str) -> set[str]:
-    """Names containing ``term`` or whose description has it as a word; reads only the term's partitions."""
+    """Names containing ``term`` or whose description has it as a word; reads only the term's partitions.
+
+    At most GRAMS_MAX gram partitions and WORDS_MAX word partitions (the term is
+    checked by ``_checked_term`` first).
+    """
     term = term.lower()
     found: set[str] = set()
     if term:
         if len(term) <= search_index.GRAM_MAX:
             candidates = search_index.names_with_gram(term)
         else:
+            size = search_index.GRAM_MAX
+            in_order = list(dict.fromkeys(term[i : i + size] for i in range(len(term) - size + 1)))
             candidates = None
-            for gram in sorted(search_index.grams(term, [search_index.GRAM_MAX])):
+            for gram in _spread(in_order, GRAMS_MAX):
                 names = search_index.names_with_gram(gram)
                 candidates = names if candidates is None else candidates & names
                 if not candidates:
@@ -80,12 +111,14 @@ def matching_names(term: str) -> set[str]:
         for word in sorted(wanted):
             names = search_index.names_with_word(word)
             by_word = names if by_word is None else by_word & names
+            if not by_word:
+                break
         found |= by_word or set()
     return found
 
 
 def search(request: Request) -> Response:
-    term = (request.arg("q") or "").strip()
+    term = _checked_term((request.arg("q") or "").strip())
     size = _positive(request, "n", PAGE_DEFAULT, PAGE_MAX)
     page = _positive(request, "page", 1, 10_000)
     principal = _principal(request)

@@ -5,7 +5,10 @@ GET takes optional Basic credentials (a password or a personal access token),
 OAuth2 form: ``grant_type=password`` (username, password) or
 ``grant_type=refresh_token``, with space-separated ``scope`` and
 ``access_type=offline``. Asking for more than the caller may do is not an
-error: the token carries the permitted subset (possibly nothing).
+error: the token carries the permitted subset (possibly nothing). A request
+naming more than ``scopes.MAX_SCOPES`` distinct resources, or whose token would
+exceed ``tokens.MAX_TOKEN_BYTES``, gets ``400 REQUEST_INVALID`` in the
+``{"errors": [...]}`` form distribution's token server uses.
 """
 
 from __future__ import annotations
@@ -44,15 +47,29 @@ def _basic(request: Request) -> tuple[str, str] | None:
     return user, secret
 
 
+def _requested(values: list[str]) -> list[scopes.Scope]:
+    """The scopes asked for, or 400 REQUEST_INVALID past scopes.MAX_SCOPES distinct resources."""
+    try:
+        return scopes.parse_all(values)
+    except scopes.TooManyScopes as exc:
+        raise RegistryError(OciError.REQUEST_INVALID, str(exc), detail={"maxScopes": scopes.MAX_SCOPES}) from None
+
+
 def _grant(principal: accounts.Principal, requested: list[scopes.Scope]) -> list[dict]:
-    """The permitted subset of each requested scope (scopes with nothing permitted are left out)."""
+    """The permitted subset of each requested scope (scopes with nothing permitted are left out).
+
+    Every repository's access (visibility, grants) is read in one BatchGetItem:
+    requested holds at most scopes.MAX_SCOPES resources.
+    """
+    names = [scope.name for scope in requested if scope.type == "repository"]
+    found = dict(zip(names, principals.repositories(names)))
     access = []
     for scope in requested:
         if scope.type == "registry":
             # Anyone may list; the catalog shows each caller only what they may pull.
             granted = [a for a in scope.actions if a in ("*", "search")]
         else:
-            allowed = accounts.allowed_actions(principal, scope.name, principals.repository(scope.name))
+            allowed = accounts.allowed_actions(principal, scope.name, found[scope.name])
             granted = sorted(allowed) if "*" in scope.actions else [a for a in scope.actions if a in allowed]
         if granted:
             access.append({"type": scope.type, "name": scope.name, "actions": granted})
@@ -61,7 +78,10 @@ def _grant(principal: accounts.Principal, requested: list[scopes.Scope]) -> list
 
 def _issue(request: Request, principal: accounts.Principal, requested: list[scopes.Scope]) -> dict:
     access = _grant(principal, requested)
-    token, issued, lifetime = tokens.issue(principal.user, guard.service_of(request), access, principal.pull_limit)
+    try:
+        token, issued, lifetime = tokens.issue(principal.user, guard.service_of(request), access, principal.pull_limit)
+    except tokens.TokenTooLarge as exc:
+        raise RegistryError(OciError.REQUEST_INVALID, str(exc), detail={"maxTokenBytes": tokens.MAX_TOKEN_BYTES}) from None
     return {
         "token": token,
         "access_token": token,
@@ -76,7 +96,7 @@ def get_token(request: Request) -> Response:
     principal = accounts.ANONYMOUS
     if credentials is not None:
         principal = _signed_in(*credentials, request.source_ip)
-    document = _issue(request, principal, scopes.parse_all(request.query.get("scope", [])))
+    document = _issue(request, principal, _requested(request.query.get("scope", [])))
     if request.arg("offline_token") == "true" and not principal.anonymous:
         document["refresh_token"] = accounts.issue_refresh_token(principal)
     return Response.json(200, document, {"Cache-Control": "no-store"})
@@ -96,7 +116,7 @@ def post_token(request: Request) -> Response:
             raise RegistryError(OciError.UNAUTHORIZED, "invalid or expired refresh token") from None
     else:
         raise RegistryError(OciError.UNSUPPORTED, "grant_type must be password or refresh_token")
-    document = _issue(request, principal, scopes.parse_all([form.get("scope", "")]))
+    document = _issue(request, principal, _requested([form.get("scope", "")]))
     document.pop("token")
     if grant_type == "password" and form.get("access_type") == "offline":
         document["refresh_token"] = accounts.issue_refresh_token(principal)

@@ -98,19 +98,33 @@ def _mountable(request: Request, digest: Digest, source: str | None) -> dict | N
         return metadata.get_link(source, digest)
     if caller is None or caller.unrestricted:
         return metadata.get_blob(digest)
-    for repository in caller.readable_repositories():
-        link = metadata.get_link(repository, digest)
-        if link is not None:
-            return link
-    return None
+    # The token names at most scopes.MAX_SCOPES repositories: one BatchGetItem.
+    return metadata.first_link(caller.readable_repositories(), digest)
+
+
+def _mount_request(request: Request) -> tuple[Digest, str | None] | None:
+    """(digest, source) of a mount request, or None when it is not one that can be served.
+
+    A ``mount`` that is not a valid digest, or a ``from`` that is not a valid
+    repository name, can name no blob here: the request falls back to a new
+    upload session (202), as the spec says a registry SHOULD when it cannot
+    mount (distribution-spec, "Mounting a blob from another repository").
+    """
+    mount, source = request.arg("mount"), request.arg("from")
+    if mount is None:
+        return None
+    try:
+        return Digest.parse(mount), parse_name(source) if source else None
+    except RegistryError:
+        return None
 
 
 def start(request: Request, name: str) -> Response:
     parse_name(name)
-    mount, source = request.arg("mount"), request.arg("from")
+    mount = _mount_request(request)
     if mount is not None:
-        digest = Digest.parse(mount)
-        found = _mountable(request, digest, parse_name(source) if source else None)
+        digest, source = mount
+        found = _mountable(request, digest, source)
         if found is not None:
             metadata.link_blob(name, digest, int(found["size"]))
             return _created(name, digest)

@@ -142,6 +142,11 @@ def get_link(name: str, digest: Digest) -> dict | None:
     return dynamo.get(keys.link_key(name, digest))
 
 
+def first_link(names: list[str], digest: Digest) -> dict | None:
+    """The link of ``digest`` in the first of ``names`` that has one (one BatchGetItem per 100 names)."""
+    return next((link for link in dynamo.get_many([keys.link_key(name, digest) for name in names]) if link is not None), None)
+
+
 def get_blob(digest: Digest) -> dict | None:
     return dynamo.get(keys.blob_key(digest))
 

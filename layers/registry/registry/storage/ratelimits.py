@@ -47,5 +47,10 @@ def decrement(key: dict):
             raise
 
 
+def read(key: dict) -> dict | None:
+    """A counter item as it stands (nothing counted)."""
+    return dynamo.get(key)
+
+
 def used(item: dict | None) -> int:
     return int(item["pulls"]) if item else 0
