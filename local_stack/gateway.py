@@ -115,7 +115,8 @@ def load_handler(code_uri: str, root: Path = template.ROOT):
 class LambdaContext:
     """The attributes of Lambda's context object that our code and Powertools read."""
 
-    def __init__(self, function_name: str, request_id: str):
+    def __init__(self, function_name: str, request_id: str, timeout: float = INTEGRATION_TIMEOUT):
+        self._deadline = time.monotonic() + timeout
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.memory_limit_in_mb = 1024
@@ -125,7 +126,7 @@ class LambdaContext:
         self.log_stream_name = "local"
 
     def get_remaining_time_in_millis(self) -> int:
-        return int(INTEGRATION_TIMEOUT * 1000)
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def build_event(method, raw_path, raw_query, header_pairs, body: bytes, route_key, source_ip, host) -> dict:

@@ -6,6 +6,8 @@ tests cannot disagree with what ``sam deploy`` creates.
 
 from __future__ import annotations
 
+import json
+
 import boto3
 
 from local_stack import template
@@ -75,10 +77,41 @@ def create_signing_key() -> str:
     return key["KeyMetadata"]["KeyId"]
 
 
-def function_environment(bucket: str = BUCKET_NAME, table: str = TABLE_NAME, signing_key: str = "") -> dict[str, str]:
+def create_queues() -> dict[str, str]:
+    """Every SQS queue of template.yaml (dead-letter targets first); logical id -> queue URL."""
+    t = template.load()
+    queues = {logical_id: r.get("Properties") or {} for logical_id, r in t["Resources"].items() if r.get("Type") == "AWS::SQS::Queue"}
+    client = boto3.client("sqs")
+    urls, arns = {}, {}
+    for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q]):
+        props = queues[logical_id]
+        attributes = {name: str(props[name]) for name in ("VisibilityTimeout", "MessageRetentionPeriod") if name in props}
+        if "RedrivePolicy" in props:
+            policy = dict(props["RedrivePolicy"])
+            policy["deadLetterTargetArn"] = arns[policy["deadLetterTargetArn"]["Fn::GetAtt"].split(".")[0]]
+            attributes["RedrivePolicy"] = json.dumps(policy)
+        urls[logical_id] = client.create_queue(QueueName=f"registry-{logical_id}", Attributes=attributes)["QueueUrl"]
+        arns[logical_id] = client.get_queue_attributes(QueueUrl=urls[logical_id], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return urls
+
+
+def create_sign_in_hash_key() -> str:
+    """The HMAC key of sign-in throttles (registry.auth.pseudonym), as template.yaml declares it."""
+    props = template.resource_properties("SignInHashKey")
+    client = boto3.client("kms")
+    key = client.create_key(KeySpec=props["KeySpec"], KeyUsage=props["KeyUsage"], Description=props["Description"])
+    return key["KeyMetadata"]["KeyId"]
+
+
+def function_environment(
+    bucket: str = BUCKET_NAME, table: str = TABLE_NAME, signing_key: str = "", queues: dict | None = None, hash_key: str = ""
+) -> dict[str, str]:
     """The Globals environment of template.yaml, with resources named as created here."""
     t = template.load()
-    names = {"BlobBucket": bucket, "MetadataTable": table, "TokenSigningKey": signing_key}
+    names = {"BlobBucket": bucket, "MetadataTable": table, "TokenSigningKey": signing_key, "SignInHashKey": hash_key}
+    for logical_id, resource in t["Resources"].items():
+        if resource.get("Type") == "AWS::SQS::Queue":
+            names[logical_id] = (queues or {}).get(logical_id, "")
     env = {}
     for key, value in t["Globals"]["Function"]["Environment"]["Variables"].items():
         if isinstance(value, dict) and "Ref" in value:

@@ -23,7 +23,7 @@ import secrets
 import sys
 import threading
 
-from local_stack import gateway, resources, template
+from local_stack import gateway, queues, resources, template
 
 STATE_FILE = template.ROOT / ".local-stack.json"
 
@@ -64,7 +64,8 @@ class LocalStack:
         os.environ.update(_AWS_ENV)
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
         bucket, table, key = resources.create_bucket(), resources.create_table(), resources.create_signing_key()
-        os.environ.update(resources.function_environment(bucket, table, key))
+        self.queues = resources.create_queues()
+        os.environ.update(resources.function_environment(bucket, table, key, self.queues, resources.create_sign_in_hash_key()))
         settings = {**os.environ, **self.extra_env}
         if settings.get("REGISTRY_AUTH", "on").lower() == "off":
             os.environ["AUTH_ENABLED"] = "false"
@@ -85,6 +86,7 @@ class LocalStack:
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
         self._thread.start()
+        self.poller = queues.Poller(self.queues).start()
         self.state = {"aws_endpoint": self.aws_endpoint, "table": table, "bucket": bucket, "region": _AWS_ENV["AWS_REGION"], "registry": self.url}
         return self
 
@@ -111,6 +113,9 @@ class LocalStack:
         state_file = getattr(self, "_state_file", None)
         if state_file is not None and state_file.exists():
             state_file.unlink()
+        if getattr(self, "poller", None) is not None:
+            self.poller.stop()
+            self.poller = None
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()

@@ -18,7 +18,7 @@ from local_stack.gateway import Gateway, Limits
 
 with mock_aws():
     resources.create_bucket(); resources.create_table(); key = resources.create_signing_key()
-    os.environ.update(resources.function_environment(signing_key=key))
+    os.environ.update(resources.function_environment(signing_key=key, hash_key=resources.create_sign_in_hash_key()))
     from registry import accounts, aws, config
     aws.reset(); config.settings.cache_clear()
     accounts.create_user("admin", "admin-password", admin=True)

@@ -256,6 +256,7 @@ def run(sizes, runs: int, boto_max: int, whole_table_queries: bool = False) -> t
         resources.create_bucket()
         resources.create_table()
         os.environ["TOKEN_KEY_ID"] = resources.create_signing_key()
+        os.environ["SIGNIN_HASH_KEY_ID"] = resources.create_sign_in_hash_key()
         from bench.counting import AwsRecorder
 
         from local_stack.gateway import Gateway

@@ -45,15 +45,19 @@ def _admin_password_hash() -> str:
 @pytest.fixture
 def moto(aws_env, monkeypatch):
     """moto's in-process AWS with the template's bucket, table and signing key, and an admin user."""
-    from registry.auth import tokens
+    from registry.auth import pseudonym, tokens
     from registry.storage import principals
 
     with mock_aws():
         resources.create_bucket()
         resources.create_table()
         monkeypatch.setenv("TOKEN_KEY_ID", resources.create_signing_key())
+        queue_urls = resources.create_queues()
+        monkeypatch.setenv("VERIFY_QUEUE_URL", queue_urls["VerifyQueue"])
+        monkeypatch.setenv("SIGNIN_HASH_KEY_ID", resources.create_sign_in_hash_key())
         config.settings.cache_clear()
         tokens.reset()
+        pseudonym.reset()
         principals.create_user(ADMIN[0], {"password": _admin_password_hash(), "admin": True, "disabled": False})
         yield
         tokens.reset()
@@ -95,3 +99,11 @@ def aws_calls(moto):
     for client in (registry_aws.s3(), registry_aws.dynamodb()):
         client.meta.events.register("before-call", counter)
     return counter
+
+
+@pytest.fixture
+def verifier(moto):
+    """The template's SQS-triggered functions (the verify function), run on demand: ``verifier.drain()``."""
+    from local_stack.queues import Poller
+
+    return Poller.for_template()

@@ -148,6 +148,7 @@ def running():
         resources.create_bucket()
         resources.create_table()
         os.environ["TOKEN_KEY_ID"] = resources.create_signing_key()
+        os.environ["SIGNIN_HASH_KEY_ID"] = resources.create_sign_in_hash_key()
         config.settings.cache_clear()
         tokens.reset()
         accounts.create_user(*ADMIN, admin=True)

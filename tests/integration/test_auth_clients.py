@@ -96,6 +96,17 @@ def test_docker_login_with_a_personal_access_token_then_push_and_pull(registry, 
     assert dockerd.image_id(ref) == image.config.digest
 
 
+def test_docker_login_with_the_user_name_in_capitals_signs_in_as_that_user(registry, dockerd, docker_as, make_user, tmp_path):
+    dana = make_user("dana")
+    ref = f"{registry}/dana/case:v1"
+    docker_image(dockerd, tmp_path, ref)
+
+    login = docker_as((dana.name.capitalize(), dana.password))  # docker login -u Dana
+
+    assert "Login Succeeded" in login.stdout
+    assert dockerd.push(ref)  # the token is dana's: her namespace takes the push
+
+
 def test_docker_login_with_a_wrong_password_is_refused(registry, dockerd, docker_as, make_user):
     # Its own user: failed sign-ins count against the account (throttling).
     carol = make_user("carol")

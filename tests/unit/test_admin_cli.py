@@ -15,6 +15,7 @@ import pytest
 
 from local_stack import resources
 from registry import accounts, aws, config, keys
+from registry.auth import pseudonym
 from registry.storage import principals
 from registry_admin import cli
 
@@ -434,8 +435,10 @@ def test_local_against_a_moto_server(moto_server, tmp_path, monkeypatch, capsys)
     assert "Item" in dynamodb.get_item(TableName="local-registry", Key=key)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     monkeypatch.setenv("METADATA_TABLE", "local-registry")
+    monkeypatch.setenv("SIGNIN_HASH_KEY_ID", resources.create_sign_in_hash_key())
     aws.reset()
     config.settings.cache_clear()
+    pseudonym.reset()
     assert accounts.sign_in("carol", PASSWORD, SOURCE).user == "carol"
     assert accounts.sign_in("carol", token, SOURCE).token_actions == ("pull",)
 

@@ -333,19 +333,21 @@ def test_an_access_token_of_another_user_is_refused(alice, users):
     assert token_for(alice, credentials=("alice", issued["token"])).status == 401
 
 
-def test_failed_sign_ins_are_throttled_per_account_then_forgiven(alice):
-    from registry.storage import dynamo
-    from registry import keys
+def test_failed_sign_ins_are_throttled_per_account_and_address_then_forgiven(alice):
+    import boto3
 
-    for _ in range(accounts.THROTTLE_ACCOUNT):
+    from registry.storage import dynamo
+
+    for _ in range(accounts.THROTTLE_ACCOUNT_SOURCE):
         assert token_for(alice, credentials=("alice", "wrong-password")).status == 401
     reply = token_for(alice, credentials=("alice", "alice-password"))
     assert (reply.status, reply.error_codes) == (429, ["TOOMANYREQUESTS"])
     assert int(reply.header("retry-after")) > 0
     assert token_for(alice, credentials=("bob", "bob-password")).status == 200  # other accounts are unaffected
     # The window ends (TTL): sign-in works again, no permanent lock-out.
-    item = dynamo.get(keys.throttle_key("account", "alice"))
-    dynamo.put(keys.throttle_key("account", "alice"), {"failures": item["failures"], "expires_at": 1})
+    for item in boto3.client("dynamodb").scan(TableName=dynamo.table())["Items"]:
+        if item["pk"]["S"].startswith("THROTTLE#"):
+            dynamo.put({"pk": item["pk"]["S"], "sk": item["sk"]["S"]}, {"failures": 99, "expires_at": 1})
     assert token_for(alice, credentials=("alice", "alice-password")).status == 200
 
 

@@ -107,3 +107,38 @@ def test_manifest_push_checks_all_blobs_in_one_batch_and_writes_in_one_transacti
     reply, calls = measure(aws_calls, client, "PUT", "/v2/team/app/manifests/v2", manifest, {"content-type": "application/vnd.oci.image.manifest.v1+json"})
     assert reply.status == 201
     assert calls == [("dynamodb", "BatchGetItem"), ("dynamodb", "TransactWriteItems")]
+
+
+def test_direct_upload_part_urls_list_and_completion_have_fixed_budgets(client, aws_calls, monkeypatch):
+    """Part URLs: the session read (+ the multipart start, once); a listing: + one ListParts;
+    completion of a small blob: ListParts, Complete, the session's two saves, one ranged read,
+    the blob check, the copy, the link transaction and the staging delete."""
+    import requests
+
+    location = client.request("POST", "/v2/team/app/blobs/uploads/").header("location")
+    reply, calls = measure(aws_calls, client, "POST", f"{location}/parts?first=1&count=100")
+    assert reply.status == 200 and len(reply.json()["parts"]) == 100
+    assert calls == sorted([("dynamodb", "GetItem"), ("s3", "CreateMultipartUpload"), ("dynamodb", "UpdateItem")])
+    reply, calls = measure(aws_calls, client, "POST", f"{location}/parts?first=1&count=1")
+    assert calls == [("dynamodb", "GetItem")]
+    data = os.urandom(1024)
+    assert requests.put(reply.json()["parts"][0]["url"], data=data).status_code == 200
+    reply, calls = measure(aws_calls, client, "GET", f"{location}/parts")
+    assert calls == sorted([("dynamodb", "GetItem"), ("s3", "ListParts")])
+    reply, calls = measure(aws_calls, client, "PUT", f"{location}?digest=sha256:{hashlib.sha256(data).hexdigest()}")
+    assert reply.status == 201
+    assert calls == sorted(
+        [
+            ("dynamodb", "GetItem"),  # the session
+            ("s3", "ListParts"),
+            ("s3", "CompleteMultipartUpload"),
+            ("dynamodb", "PutItem"),  # verification begins
+            ("dynamodb", "GetItem"),  # advance reads the session
+            ("s3", "GetObject"),  # one 64 MiB range
+            ("dynamodb", "PutItem"),  # progress saved
+            ("dynamodb", "GetItem"),  # is the blob stored already?
+            ("s3", "CopyObject"),
+            ("dynamodb", "TransactWriteItems"),  # blob record, link, session verified
+            ("s3", "DeleteObject"),  # the staging object
+        ]
+    )

@@ -92,6 +92,8 @@ EXPECTED = {
     "upload-session-patch": (202, []),
     "upload-session-put": (201, []),
     "upload-start-post": (202, []),
+    "upload-parts-get": (200, []),
+    "upload-parts-post": (200, []),
 }
 
 skip_sam = pytest.mark.skipif(os.environ.get("REGISTRY_SKIP_SAM") == "1", reason="REGISTRY_SKIP_SAM=1")
@@ -408,7 +410,7 @@ def replay(spec: dict) -> None:
     import registry
     from moto import mock_aws
     from registry import aws, config
-    from registry.auth import tokens
+    from registry.auth import pseudonym, tokens
     from registry.services import uploads
     from registry.storage import principals
 
@@ -473,6 +475,10 @@ def replay(spec: dict) -> None:
             push_blob(name, layer_blob)
         elif kind not in {"upload-monolithic-post", "upload-start-post", "too-deep-name", "default-unknown-path"}:
             push_image(name)
+        if kind.startswith("upload-parts-"):
+            assert call("POST", f"/v2/{name}/blobs/uploads/") == 202
+            if kind == "upload-parts-get":  # a session in direct mode
+                assert call("POST", f"/v2/{name}/blobs/uploads/{UPLOAD_ID}/parts") == 200
         if kind.startswith("upload-session-"):
             assert call("POST", f"/v2/{name}/blobs/uploads/") == 202
             if kind != "upload-session-patch":  # the PATCH event sends the first chunk itself
@@ -500,8 +506,10 @@ def replay(spec: dict) -> None:
             resources.create_bucket()
             resources.create_table()
             os.environ["TOKEN_KEY_ID"] = resources.create_signing_key()
+            os.environ["SIGNIN_HASH_KEY_ID"] = resources.create_sign_in_hash_key()
             config.settings.cache_clear()
             tokens.reset()
+            pseudonym.reset()
             if admin_hash is None:
                 from registry import accounts
 

@@ -21,7 +21,7 @@ import time
 import types
 import uuid as uuid_module
 from functools import cache
-from urllib.parse import parse_qs, parse_qsl, quote, urlparse
+from urllib.parse import parse_qs, parse_qsl, quote, urlparse, urlsplit
 
 import pytest
 
@@ -84,8 +84,9 @@ def repository(sample: dict) -> str:
     if "n1" in params:
         return "/".join(params[f"n{i}"] for i in range(1, 6) if f"n{i}" in params)
     proxy = params["proxy"]
-    assert proxy.endswith("/blobs/uploads/"), proxy
-    return proxy[: -len("/blobs/uploads/")]
+    found = re.fullmatch(r"(.+)/blobs/uploads/(?:[0-9a-f]{32}/parts)?", proxy)
+    assert found, proxy
+    return found.group(1)
 
 
 # --- invoking handlers ----------------------------------------------------------------
@@ -726,3 +727,31 @@ def test_starring_needs_a_signed_in_user_which_these_events_lack(moto, kind):
         sample = event(filename)
         push_image(repository(sample))
         assert invoke(sample).error_codes == ["UNAUTHORIZED"], filename
+
+
+# --- direct-to-S3 uploads -----------------------------------------------------------------
+
+
+def test_part_urls_are_presigned_upload_part_urls_of_the_session(moto, open_session):
+    sample = event("upload-parts-post.json")
+    name = repository(sample)
+    open_session(name)
+    reply = invoke(sample)
+    assert reply.status == 200, reply
+    parts = reply.json()["parts"]
+    assert [p["partNumber"] for p in parts] == [1, 2]
+    for part in parts:
+        query = dict(parse_qsl(urlsplit(part["url"]).query))
+        assert query["partNumber"] == str(part["partNumber"]) and query["uploadId"] and "X-Amz-Signature" in query
+        assert urlsplit(part["url"]).path.endswith(f"/uploads/{UPLOAD_ID}/parts")
+
+
+@pytest.mark.parametrize("filename", events_of("upload-parts-get"))
+def test_parts_listing_shows_what_has_arrived(moto, open_session, filename):
+    sample = event(filename)
+    name = repository(sample)
+    open_session(name)
+    assert call("POST", f"/v2/{name}/blobs/uploads/{UPLOAD_ID}/parts").status == 200
+    reply = invoke(sample)
+    assert reply.status == 200, reply
+    assert reply.json() == {"parts": []}

@@ -19,9 +19,10 @@ from collections import defaultdict
 
 import pytest
 
-from local_stack import template
+from local_stack import queues, template
+from local_stack.gateway import load_handler
 from registry import accounts, aws
-from registry.auth import tokens
+from registry.auth import pseudonym, tokens
 from tests.clients import Client
 
 CURRENT_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("function", default=None)
@@ -33,6 +34,9 @@ _DIRECT = {
     ("s3", "CreateMultipartUpload"): ("s3:PutObject",),
     ("s3", "UploadPart"): ("s3:PutObject",),
     ("s3", "CompleteMultipartUpload"): ("s3:PutObject",),
+    ("s3", "UploadPartCopy"): ("s3:GetObject", "s3:PutObject"),
+    ("s3", "ListParts"): ("s3:ListMultipartUploadParts",),
+    ("s3", "HeadObject"): ("s3:GetObject",),
 }
 _TRANSACT = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem", "ConditionCheck": "dynamodb:ConditionCheckItem"}
 
@@ -53,7 +57,7 @@ class Recorder:
             self.actions[function].update(_TRANSACT[kind] for kind in item)
         if service == "s3" and "Key" in params:
             self.s3_keys[function].add(params["Key"])
-        if service == "s3" and "CopySource" in params:
+        if service == "s3" and isinstance(params.get("CopySource"), dict):
             self.s3_keys[function].add(params["CopySource"]["Key"])
 
 
@@ -78,10 +82,10 @@ def template_policies() -> dict[str, tuple[set[str], list[str]]]:
 
 
 @pytest.fixture
-def recorded(moto, gateway, monkeypatch):
+def recorded(moto, gateway, verifier, monkeypatch):
     recorder = Recorder()
     aws.reset()
-    for client in (aws.s3(), aws.dynamodb(), aws.kms()):
+    for client in (aws.s3(), aws.dynamodb(), aws.kms(), aws.sqs()):
         client.meta.events.register("before-parameter-build", recorder)
     for route in template.routes():
         handler = gateway.handlers[route.function]
@@ -91,14 +95,56 @@ def recorded(moto, gateway, monkeypatch):
         def wrapped(event, context, _handler=handler, _name=route.code_uri.strip("/").split("/")[-1]):
             CURRENT_FUNCTION.set(_name)
             tokens.reset()  # each function is its own container on AWS: each fetches the public key
+            pseudonym.reset()  # ... and derives the sign-in hash key
             return _handler(event, context)
 
         wrapped.recorded = True
         monkeypatch.setitem(gateway.handlers, route.function, wrapped)
+    recorder.queue_handlers = {}
+    for mapping in queues.mappings():
+
+        def queued(event, context, _handler=load_handler(mapping["code_uri"]), _name=mapping["code_uri"].strip("/").split("/")[-1]):
+            CURRENT_FUNCTION.set(_name)
+            return _handler(event, context)
+
+        recorder.queue_handlers[mapping["function"]] = queued
+    recorder.verifier = verifier
     return recorder
 
 
-def walk_every_feature(client: Client, gateway):
+def direct_uploads(client, recorded, monkeypatch):
+    """Direct-to-S3 uploads: one verified in its request, one by the verify function with a multipart copy."""
+    import requests
+
+    from registry.config import settings
+    from registry.services import verification
+
+    def push(data: bytes) -> str:
+        location = client.request("POST", "/v2/team/app/blobs/uploads/").header("location")
+        client.request("GET", f"{location}/parts")  # lists nothing yet, but it is the listing a resuming client does
+        urls = client.request("POST", f"{location}/parts?first=1&count=2").json()["parts"]
+        for part, start in zip(urls, range(0, len(data), 5 * 1024 * 1024)):
+            requests.put(part["url"], data=data[start : start + 5 * 1024 * 1024])
+        return client.request("PUT", f"{location}?digest=sha256:{hashlib.sha256(data).hexdigest()}").status
+
+    assert push(os.urandom(6 * 1024 * 1024)) == 201
+    monkeypatch.setenv("VERIFY_INLINE_SECONDS", "0")
+    monkeypatch.setattr(verification.blobstore, "COPY_OBJECT_MAX", 1024 * 1024)
+    monkeypatch.setattr(verification, "COPY_PART", 5 * 1024 * 1024)
+    settings.cache_clear()
+    real_advance, calls = verification.advance, []
+
+    def first_step_runs_out_of_time(upload_id, deadline):  # so the function queues its next step
+        calls.append(upload_id)
+        return real_advance(upload_id, 0 if len(calls) == 1 else deadline)
+
+    monkeypatch.setattr(verification, "advance", first_step_runs_out_of_time)
+    assert push(os.urandom(7 * 1024 * 1024)) == 202
+    assert recorded.verifier.drain(recorded.queue_handlers) >= 1
+    settings.cache_clear()
+
+
+def walk_every_feature(client: Client, gateway, recorded=None, monkeypatch=None):
     """Everything a registry user does, once."""
     accounts.create_user("alice", "alice-password")
     alice = Client(gateway, ("alice", "alice-password"))
@@ -156,11 +202,14 @@ def walk_every_feature(client: Client, gateway):
     client.request("PUT", "/api/v1/repositories/team/app/official", b'{"official": true}', {"content-type": "application/json"})
     client.request("GET", "/api/v1/repositories/team/app")
     client.raw("GET", "/v1/_ping")
+    alice.raw("GET", "/v1/search?q=app", headers={"authorization": "Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ="})
     client.raw("GET", "/v1/search?q=app", headers={"authorization": f"Bearer {client.token('registry:catalog:search')}"})
+    if recorded is not None:
+        direct_uploads(client, recorded, monkeypatch)
 
 
-def test_each_function_is_allowed_exactly_the_actions_its_code_uses(recorded, client, gateway):
-    walk_every_feature(client, gateway)
+def test_each_function_is_allowed_exactly_the_actions_its_code_uses(recorded, client, gateway, monkeypatch):
+    walk_every_feature(client, gateway, recorded, monkeypatch)
     policies = template_policies()
     assert set(recorded.actions) == set(policies), "the walk reaches every function"
     for function, (allowed, _) in policies.items():
@@ -169,8 +218,8 @@ def test_each_function_is_allowed_exactly_the_actions_its_code_uses(recorded, cl
         assert allowed <= used, f"{function} is allowed actions it never uses: {sorted(allowed - used)}"
 
 
-def test_each_function_touches_only_the_s3_prefixes_its_policy_names(recorded, client, gateway):
-    walk_every_feature(client, gateway)
+def test_each_function_touches_only_the_s3_prefixes_its_policy_names(recorded, client, gateway, monkeypatch):
+    walk_every_feature(client, gateway, recorded, monkeypatch)
     for function, (_, patterns) in template_policies().items():
         for key in recorded.s3_keys.get(function, ()):
             assert any(re.fullmatch(p.replace("*", ".*"), key) for p in patterns), f"{function} touched {key}, outside {patterns}"

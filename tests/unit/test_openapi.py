@@ -12,7 +12,8 @@ from registry.errors import OciError
 from registry.routes import RESPONSES, ROUTES
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
-SEARCH_ROUTES = [route for route in ROUTES if route.function == "search"]
+# The search function's routes and the direct-upload extension (the OCI endpoints are in docs/endpoints.md).
+SEARCH_ROUTES = [route for route in ROUTES if route.function == "search" or route.name == "upload.parts"]
 CODES = {error.code for error in OciError}
 STATUS_CODES = {(str(error.status), error.code) for error in OciError}
 

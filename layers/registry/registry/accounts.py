@@ -2,9 +2,12 @@
 
 Secrets are never stored: passwords as salted scrypt hashes (memory-hard),
 access and refresh tokens (256 random bits each) as SHA-256 hashes, all
-compared in constant time. Failed sign-ins are counted per account and per
-source address and refused for a while past a threshold (never a permanent
-lock-out).
+compared in constant time. Failed sign-ins are counted per source address,
+and password failures also per (account, source) and per account, under keyed
+hashes (``registry.auth.pseudonym``), never the names or addresses themselves;
+past a threshold sign-ins are refused for a while (never a permanent
+lock-out). Only passwords are guessable, so only password failures count
+against an account, and they never lock its access or refresh tokens.
 
 Who may do what (``allowed_actions``):
 
@@ -27,6 +30,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from registry.auth.pseudonym import pseudonym
 from registry.config import settings
 from registry.storage import principals
 from registry.storage.dynamo import Conflict
@@ -45,10 +49,15 @@ ALL_ACTIONS = ("pull", "push", "delete")
 GRANTS = {"pull": ("pull",), "push": ("pull", "push")}
 VISIBILITIES = ("public", "private")
 
-# Failed sign-ins: at most this many per window, per account and per source.
+# Failed sign-ins are counted in a window that opens at the first failure.
 THROTTLE_WINDOW = 15 * 60
-THROTTLE_ACCOUNT = 10
+# Password failures for one account from one source (address, IPv6 /64): one guesser's budget.
+THROTTLE_ACCOUNT_SOURCE = 10
+# Failures of any kind from one source (any account, any credential, malformed user names).
 THROTTLE_SOURCE = 50
+# Password failures for one account from all sources: a ceiling on distributed guessing that one
+# source (10 at most) cannot reach; reaching it locks the password only, never the account's tokens.
+THROTTLE_ACCOUNT = 100
 REFRESH_LIFETIME = 90 * 24 * 3600
 
 
@@ -136,8 +145,21 @@ def _split_token(token: str, prefix: str) -> tuple[str, str] | None:
 # --- users -----------------------------------------------------------------------------
 
 
+def is_user_name(user: str) -> bool:
+    """Whether ``user`` can be a user name: 2 to USER_MAX characters of USER_PATTERN (lower case)."""
+    return 2 <= len(user) <= USER_MAX and USER_PATTERN.fullmatch(user) is not None
+
+
+def sign_in_name(typed: str) -> str | None:
+    """The user a sign-in names: ``typed`` folded to lower case (names are namespaces, so
+    ``docker login -u Admin`` is admin), or None when it cannot be a user name. Only ASCII is
+    folded: ``str.lower`` maps some non-ASCII letters to ASCII ones (KELVIN SIGN to k)."""
+    folded = typed.lower() if typed.isascii() else typed
+    return folded if is_user_name(folded) else None
+
+
 def validate_user_name(user: str) -> str:
-    if not (2 <= len(user) <= USER_MAX) or not USER_PATTERN.fullmatch(user):
+    if not is_user_name(user):
         raise AccountError(f"user names are 2 to {USER_MAX} characters of a-z, 0-9 and . _ - between them: {user!r}")
     return user
 
@@ -241,8 +263,8 @@ def list_access_tokens(user: str) -> list[dict]:
     ]
 
 
-def _live_access_token(user: str, token_id: str, secret: str) -> dict | None:
-    item = principals.get_access_token(user, token_id)
+def _live_access_token(item: dict | None, secret: str) -> dict | None:
+    """The access token item when it is live and ``secret`` is its secret, else None."""
     if item is None or item.get("revoked"):
         return None
     if item.get("expires_at") and item["expires_at"] < time.time():
@@ -266,37 +288,65 @@ def source_key(address: str) -> str:
     return str(ip)
 
 
-def _check_throttle(user: str, source: str):
-    if principals.failures("account", user) >= THROTTLE_ACCOUNT or principals.failures("source", source) >= THROTTLE_SOURCE:
-        raise Throttled(THROTTLE_WINDOW)
+def _limit(kind: str) -> int:
+    return {"source": THROTTLE_SOURCE, "account-source": THROTTLE_ACCOUNT_SOURCE, "account": THROTTLE_ACCOUNT}[kind]
 
 
-def _fail(user: str, source: str):
-    principals.count_failure("account", user, THROTTLE_WINDOW)
-    principals.count_failure("source", source, THROTTLE_WINDOW)
+def _throttles(user: str | None, source: str) -> list[tuple[str, str]]:
+    """(kind, keyed hash) of the counters a sign-in is checked against and charged to.
+
+    Always the source; with ``user`` (a password sign-in of a valid name) also
+    (account, source) and account. Tokens have 256 random bits: guessing them
+    is hopeless, so their failures count against the source only and no
+    account counter ever refuses them.
+    """
+    throttles = [("source", pseudonym("source", source))]
+    if user is not None:
+        throttles += [("account-source", pseudonym("account-source", user, source)), ("account", pseudonym("account", user))]
+    return throttles
+
+
+def _check_throttles(throttles: list[tuple[str, str]], windows: list[tuple[int, int]]):
+    """Throttled (with the longest wait) when any counter has reached its limit."""
+    waits = [left for (kind, _), (failures, left) in zip(throttles, windows) if failures >= _limit(kind)]
+    if waits:
+        raise Throttled(max(waits))
+
+
+def _fail(throttles: list[tuple[str, str]]):
+    for kind, key in throttles:
+        principals.count_failure(kind, key, THROTTLE_WINDOW)
     raise SignInFailed()
 
 
 def sign_in(user: str, secret: str, source_address: str) -> Principal:
-    """Check a user name with a password or a personal access token.
+    """Check a user name (folded to lower case) with a password or a personal access token.
 
-    Raises ``Throttled`` before checking anything when the account or source is
-    over its failure budget, ``SignInFailed`` (and counts a failure) otherwise.
+    A name that cannot be a user's is refused before it touches storage (it
+    may be a secret typed into the wrong field). Reads in one BatchGetItem;
+    raises ``Throttled`` before checking anything when a counter is over its
+    limit, ``SignInFailed`` (and counts the failure) otherwise.
     """
     source = source_key(source_address)
-    _check_throttle(user, source)
-    record = principals.get_user(user) if USER_PATTERN.fullmatch(user or "") else None
+    name = sign_in_name(user)
     token = _split_token(secret, ACCESS_TOKEN_PREFIX)
+    throttles = _throttles(name if token is None else None, source)
+    if name is None:
+        _check_throttles(throttles, principals.sign_in_state(throttles)["windows"])
+        _fail(throttles)
+    state = principals.sign_in_state(throttles, name, access_token=token[0] if token else None)
+    _check_throttles(throttles, state["windows"])
+    record = state["user"]
     if token is not None:
-        item = _live_access_token(user, *token) if record else None
+        item = _live_access_token(state["access_token"], token[1])
         if record is None or record.get("disabled") or item is None:
-            _fail(user, source)
-        return Principal(user, bool(record.get("admin")), SCOPES[item["scope"]], token[0], record.get("pull_limit"))
+            _fail(throttles)
+        return Principal(name, bool(record.get("admin")), SCOPES[item["scope"]], token[0], record.get("pull_limit"))
     # Unknown and disabled users cost one scrypt too, so timing does not tell which names exist.
     password_ok = check_password(secret, (record or {}).get("password") or _DUMMY_HASH)
     if record is None or record.get("disabled") or not password_ok:
-        _fail(user, source)
-    return Principal(user, bool(record.get("admin")), pull_limit=record.get("pull_limit"))
+        _fail(throttles)
+    return Principal(name, bool(record.get("admin")), pull_limit=record.get("pull_limit"))
 
 
 def issue_refresh_token(principal: Principal) -> str:
@@ -316,15 +366,20 @@ def issue_refresh_token(principal: Principal) -> str:
 
 
 def redeem_refresh_token(refresh_token: str, source_address: str) -> Principal:
-    """The principal a refresh token stands for, checked again (user, access token) as at sign-in."""
+    """The principal a refresh token stands for, checked again (user, access token) as at sign-in.
+
+    Its failures count against the source only (the token has 256 random
+    bits), so no number of wrong passwords locks a refresh token out.
+    """
     raw, _, user = refresh_token.rpartition(".")
     parts = _split_token(raw, REFRESH_TOKEN_PREFIX)
-    source = source_key(source_address)
-    if parts is None or not USER_PATTERN.fullmatch(user or ""):
-        raise SignInFailed()
-    _check_throttle(user, source)
-    item = principals.get_refresh_token(user, parts[0])
-    record = principals.get_user(user)
+    well_formed = parts is not None and is_user_name(user)  # issued lower case: not folded
+    throttles = _throttles(None, source_key(source_address))
+    state = principals.sign_in_state(throttles, user if well_formed else None, refresh_token=parts[0] if well_formed else None)
+    _check_throttles(throttles, state["windows"])
+    if not well_formed:
+        _fail(throttles)
+    item, record = state["refresh_token"], state["user"]
     valid = (
         item is not None
         and item["expires_at"] > time.time()
@@ -334,13 +389,13 @@ def redeem_refresh_token(refresh_token: str, source_address: str) -> Principal:
         and item.get("created_ms", 0) > record.get("password_changed_ms", 0)
     )
     if not valid:
-        _fail(user, source)
+        _fail(throttles)
     token_actions = None
     if item.get("token_id"):
         access = principals.get_access_token(user, item["token_id"])
         live = access is not None and not access.get("revoked") and not (access.get("expires_at") and access["expires_at"] < time.time())
         if not live:
-            _fail(user, source)
+            _fail(throttles)
         token_actions = SCOPES[access["scope"]]
     return Principal(user, bool(record.get("admin")), token_actions, item.get("token_id"), record.get("pull_limit"))
 

@@ -31,8 +31,14 @@ def kms():
     return boto3.client("kms")
 
 
+@cache
+def sqs():
+    return boto3.client("sqs")
+
+
 def reset():
     """Forget cached clients (tests switch endpoints between cases)."""
+    sqs.cache_clear()
     s3.cache_clear()
     dynamodb.cache_clear()
     kms.cache_clear()

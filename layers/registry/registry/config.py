@@ -20,6 +20,12 @@ class Settings:
     chunk_max: int
     # Upload sessions (and their staging objects) expire after this long.
     upload_ttl_seconds: int
+    # Direct-to-S3 uploads: lifetime of a presigned part URL; the SQS queue that
+    # carries verification on past the completing request; how long that request
+    # verifies itself before handing over (API Gateway's integration timeout is 30 s).
+    part_url_seconds: int
+    verify_queue_url: str
+    verify_inline_seconds: float
     deletes_enabled: bool
     # Access control (registry.auth): on unless explicitly switched off.
     auth_enabled: bool
@@ -29,6 +35,7 @@ class Settings:
     token_realm: str | None  # None: <scheme>://<host>/token of the request
     token_key_id: str  # the KMS key that signs tokens
     token_seconds: int  # lifetime of an issued bearer token
+    sign_in_hash_key_id: str  # the KMS HMAC key that keys sign-in throttles (registry.auth.pseudonym)
     # Pull rate limits, COUNT;w=SECONDS or unlimited (registry.ratelimit).
     rate_limit_anonymous: str
     rate_limit_authenticated: str
@@ -42,6 +49,9 @@ class Settings:
             presign_seconds=int(env.get("PRESIGN_SECONDS", "600")),
             chunk_max=int(env.get("CHUNK_MAX_BYTES", str(4 * MIB))),
             upload_ttl_seconds=int(env.get("UPLOAD_TTL_SECONDS", str(24 * 3600))),
+            part_url_seconds=int(env.get("PART_URL_SECONDS", "900")),
+            verify_queue_url=env.get("VERIFY_QUEUE_URL", ""),
+            verify_inline_seconds=float(env.get("VERIFY_INLINE_SECONDS", "20")),
             deletes_enabled=env.get("DELETES_ENABLED", "true").lower() == "true",
             auth_enabled=env.get("AUTH_ENABLED", "true").lower() != "false",
             default_visibility=env.get("DEFAULT_VISIBILITY", "private"),
@@ -50,6 +60,7 @@ class Settings:
             token_realm=env.get("TOKEN_REALM") or None,
             token_key_id=env.get("TOKEN_KEY_ID", ""),
             token_seconds=int(env.get("TOKEN_SECONDS", "300")),
+            sign_in_hash_key_id=env.get("SIGNIN_HASH_KEY_ID", ""),
             rate_limit_anonymous=env.get("RATE_LIMIT_ANONYMOUS", "100;w=21600"),
             rate_limit_authenticated=env.get("RATE_LIMIT_AUTHENTICATED", "200;w=21600"),
         )

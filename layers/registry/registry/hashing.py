@@ -31,3 +31,9 @@ def update(states: dict[str, bytes], data: bytes) -> dict[str, bytes]:
 
 def hexdigest(states: dict[str, bytes], algorithm: str) -> str:
     return _KINDS[algorithm].deserialize(bytes(states[algorithm])).finalize()
+
+
+def resume(algorithm: str, state: bytes | None = None):
+    """A hasher for ``algorithm`` (``update``, ``serialize``, ``finalize`` -> hex), fresh or from a saved state."""
+    kind = _KINDS[algorithm]
+    return kind.deserialize(bytes(state)) if state is not None else kind()

@@ -36,8 +36,12 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
     USER#<user>        TOKEN#<id>         secret_sha256, scope, description, created,
                                           revoked, expires_at (TTL, optional)
     USER#<user>        REFRESH#<id>       secret_sha256, token_id, expires_at (TTL)
-    THROTTLE#<kind>#<key>  THROTTLE       failures, expires_at (TTL): failed sign-ins
-                                          per account or source address
+    THROTTLE#<kind>#<hmac> THROTTLE       failures, expires_at (TTL): failed sign-ins
+                                          per <kind> (account, account-source, source);
+                                          <hmac> is registry.auth.pseudonym's keyed hash
+                                          of the account and/or address, never the value
+                                          a client sent (it may be a secret typed into
+                                          the user-name field)
 
 A blob is served only through its repository link: the link is the access
 check. Tags carry a copy of the manifest so a pull by tag is one read.
@@ -134,8 +138,9 @@ def refresh_token_key(user: str, token_id: str) -> dict:
     return {"pk": user_pk(user), "sk": f"{REFRESH_PREFIX}{token_id}"}
 
 
-def throttle_key(kind: str, key: str) -> dict:
-    return {"pk": f"THROTTLE#{kind}#{key}", "sk": "THROTTLE"}
+def throttle_key(kind: str, pseudonym: str) -> dict:
+    """``pseudonym``: a keyed hash (registry.auth.pseudonym), 43 characters; never a raw client value."""
+    return {"pk": f"THROTTLE#{kind}#{pseudonym}", "sk": "THROTTLE"}
 
 
 def star_key(name: str, user: str) -> dict:

@@ -16,6 +16,14 @@ closes the session). A failed, cancelled or abandoned upload therefore never
 changes what a pull returns; abandoned sessions expire by TTL and their staging
 objects by the bucket's lifecycle rule.
 
+Direct-to-S3 uploads (an extension, for blobs larger than a request can carry):
+the session's owner asks ``POST …/uploads/<id>/parts`` for presigned S3
+``UploadPart`` URLs and sends the bytes straight to S3; ``GET …/parts`` lists
+what arrived. The usual ``PUT …?digest=`` completes it: the parts are
+assembled and every byte is verified inside AWS before the blob becomes
+visible (``registry.services.verification``): ``201`` when that fits in the
+request, otherwise ``202`` and the client repeats the PUT until ``201``.
+
 Consistency: the session item is written back with a condition on its offset,
 so two requests racing on one session cannot both append; the loser gets 416
 and can ask for the current offset. Every write of the tail goes to a new key,
@@ -30,12 +38,15 @@ from __future__ import annotations
 import re
 import uuid
 
+import time
+
 from registry import hashing, keys, metrics
 from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
 from registry.references import Digest, parse_name
-from registry.storage import blobstore, metadata
+from registry.services import verification
+from registry.storage import blobstore, metadata, queue
 
 MIN_PART = 5 * 1024 * 1024  # S3's minimum multipart part size (all parts but the last)
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
@@ -202,9 +213,17 @@ def _save(name: str, upload_id: str, session: dict, previous: int):
         raise _raced(name, upload_id, session) from None
 
 
+def _not_direct(session: dict):
+    if session.get("direct"):
+        raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "this upload takes its bytes through part URLs (POST …/parts), not in requests")
+    if session.get("state"):
+        raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "this upload is complete: it takes no more bytes")
+
+
 def patch(request: Request, name: str, uuid: str) -> Response:
     parse_name(name)
     session = _load(request, name, uuid)
+    _not_direct(session)
     data = request.body
     _check_length(request, data)
     _check_range(request, session, name, uuid, data)
@@ -253,6 +272,8 @@ def complete(request: Request, name: str, uuid: str) -> Response:
         raise RegistryError(OciError.DIGEST_INVALID, "the digest query parameter is required to complete an upload")
     digest = Digest.parse(wanted)
     session = _load(request, name, uuid)
+    if session.get("direct") or session.get("state"):
+        return _complete_direct(request, name, uuid, session, digest)
     data = request.body
     _check_length(request, data)
     _check_range(request, session, name, uuid, data)
@@ -277,10 +298,14 @@ def complete(request: Request, name: str, uuid: str) -> Response:
             _discard_staging(uuid, session)
             metadata.delete_upload(uuid)
             raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "a concurrent request changed this upload; start it again") from None
-        blobstore.copy_to_blob(parts_key, digest)
-        blobstore.delete_staging(parts_key)
         if tail_key:
             blobstore.delete_staging(tail_key)
+        if size > blobstore.COPY_OBJECT_MAX:
+            # Past CopyObject's 5 GB: the verify function's resumable multipart copy, as for a direct upload.
+            session = verification.begin(uuid, session, digest, size, hashes[digest.algorithm])
+            return _verified_or_pending(name, uuid, session, digest, began=time.monotonic())
+        blobstore.copy_to_blob(parts_key, digest)
+        blobstore.delete_staging(parts_key)
     elif data or not tail_key:
         blobstore.put_blob(digest, _tail_bytes(session) + data)
         if tail_key:
@@ -292,3 +317,150 @@ def complete(request: Request, name: str, uuid: str) -> Response:
     metadata.link_blob(name, digest, size, uuid)
     metrics.add_bytes(metrics.BYTES_UPLOADED, size)
     return _created(name, digest)
+
+
+# --- direct-to-S3 uploads ------------------------------------------------------------
+
+# Part URLs one request may ask for: presigning is local, so this only bounds the answer's size.
+MAX_PART_URLS = 100
+# Parts listed per GET …/parts (one S3 ListParts call).
+MAX_PARTS_LISTED = 1000
+# How long a client waits before repeating a PUT whose verification goes on.
+RETRY_AFTER_SECONDS = 2
+
+
+def _number(request: Request, param: str, default: int, low: int, high: int) -> int:
+    """A query parameter that must be an integer in [low, high] written in ASCII digits."""
+    value = request.arg(param)
+    if value is None or value == "":
+        return default
+    if not (value.isascii() and value.isdigit() and len(value) <= 6) or not low <= int(value) <= high:
+        raise RegistryError(OciError.PAGINATION_NUMBER_INVALID, f"{param} must be an integer from {low} to {high}", detail={param: value[:20]})
+    return int(value)
+
+
+def part_urls(request: Request, name: str, uuid: str) -> Response:
+    """``POST …/uploads/<id>/parts?first=N&count=K``: presigned UploadPart URLs for parts N..N+K-1.
+
+    The first call switches the session to direct mode (refused, 400
+    BLOB_UPLOAD_INVALID, once it has taken bytes through PATCH). Part numbers
+    are S3's, 1 to 10,000; every part but the last must be at least 5 MiB, and
+    re-sending a part number replaces that part. AWS calls: one GetItem, and on
+    the first call CreateMultipartUpload and one UpdateItem; URLs are signed locally.
+    """
+    parse_name(name)
+    first = _number(request, "first", 1, 1, blobstore.MAX_PARTS)
+    count = _number(request, "count", 1, 1, MAX_PART_URLS)
+    if first + count - 1 > blobstore.MAX_PARTS:
+        raise RegistryError(OciError.PAGINATION_NUMBER_INVALID, f"part numbers end at {blobstore.MAX_PARTS}")
+    session = _load(request, name, uuid)
+    if session.get("state"):
+        raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "this upload is complete: its parts can no longer change")
+    multipart = session.get("multipart") if session.get("direct") else None
+    if multipart is None:
+        if int(session["offset"]) > 0 or session.get("multipart"):
+            raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "this upload has taken chunks through PATCH: finish it that way")
+        multipart = blobstore.start_multipart(keys.upload_parts(uuid))
+        try:
+            metadata.start_direct_upload(uuid, multipart)
+        except metadata.Conflict:
+            # Another request switched it first (or sent a chunk): use what it recorded.
+            blobstore.abort_multipart(keys.upload_parts(uuid), multipart)
+            session = _load(request, name, uuid)
+            if not session.get("direct"):
+                raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "this upload has taken chunks through PATCH: finish it that way") from None
+            multipart = session["multipart"]
+    expires = settings().part_url_seconds
+    parts = [
+        {"partNumber": number, "url": blobstore.presigned_part(keys.upload_parts(uuid), multipart, number, expires), "method": "PUT"}
+        for number in range(first, first + count)
+    ]
+    document = {
+        "parts": parts,
+        "expiresIn": expires,
+        "minPartSize": blobstore.MIN_PART,
+        "maxPartSize": blobstore.MAX_PART,
+        "maxParts": blobstore.MAX_PARTS,
+    }
+    return Response.json(200, document, {"Cache-Control": "no-store", "Docker-Upload-UUID": uuid})
+
+
+def parts_received(request: Request, name: str, uuid: str) -> Response:
+    """``GET …/uploads/<id>/parts[?after=N]``: the parts S3 holds, up to 1,000 a page (one ListParts call)."""
+    parse_name(name)
+    after = _number(request, "after", 0, 0, blobstore.MAX_PARTS)
+    session = _load(request, name, uuid)
+    if not session.get("direct"):
+        raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "this upload has no parts: it takes its bytes through PATCH")
+    if session.get("state"):
+        raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "this upload is complete: its parts were assembled")
+    try:
+        parts, more = blobstore.list_parts(keys.upload_parts(uuid), session["multipart"], after, MAX_PARTS_LISTED)
+    except blobstore.NoSuchUpload:
+        raise RegistryError(OciError.BLOB_UPLOAD_UNKNOWN, "upload unknown: it was completed, cancelled or has expired") from None
+    document = {"parts": [{"partNumber": p["number"], "size": p["size"], "etag": p["etag"]} for p in parts]}
+    if more is not None:
+        document["next"] = more
+    return Response.json(200, document, {"Cache-Control": "no-store", "Docker-Upload-UUID": uuid})
+
+
+def _complete_direct(request: Request, name: str, uuid: str, session: dict, digest: Digest) -> Response:
+    """Assemble the parts and verify them; 201 when verified, 202 while verification goes on.
+
+    Also answers the repeated PUTs of a chunked upload whose copy went to the
+    verify function (its ``state`` is set, and it has no parts to assemble).
+
+    Repeating the PUT is how a client waits: it answers 202 until the blob is
+    verified (then 201, also to later repeats) or found wrong (400
+    DIGEST_INVALID, the session closed, nothing visible).
+    """
+    if request.body:
+        raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "this upload takes no more bytes: complete it with an empty PUT")
+    started = time.monotonic()
+    if session.get("state") is None:
+        try:
+            size = blobstore.complete_listed(keys.upload_parts(uuid), session["multipart"])
+        except blobstore.PartsChanged:
+            raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "no part has arrived: upload the parts before completing") from None
+        except blobstore.PartTooSmall:
+            raise RegistryError(
+                OciError.BLOB_UPLOAD_INVALID, f"every part but the last must be at least {blobstore.MIN_PART} bytes: re-upload the short parts"
+            ) from None
+        except blobstore.NoSuchUpload:
+            size = blobstore.staged_size(keys.upload_parts(uuid))  # assembled by an earlier PUT that stopped short
+            if size is None:
+                raise RegistryError(OciError.BLOB_UPLOAD_UNKNOWN, "upload unknown: it was cancelled or has expired") from None
+        try:
+            session = verification.begin(uuid, session, digest, size)
+        except metadata.Conflict:
+            session = _load(request, name, uuid)  # a concurrent PUT began it: report on its progress
+        else:
+            return _verified_or_pending(name, uuid, session, digest, began=started)
+    if session.get("digest") != str(digest):
+        raise RegistryError(OciError.DIGEST_INVALID, f"this upload is being completed as {session.get('digest')}", detail={"digest": str(digest)})
+    if verification.stalled(session):
+        queue.request_verification(uuid)  # its worker was lost: queue it again
+    return _verified_or_pending(name, uuid, session, digest)
+
+
+def _verified_or_pending(name: str, uuid: str, session: dict | None, digest: Digest, began: float | None = None) -> Response:
+    """201, 400 DIGEST_INVALID or 202 by the verification's state.
+
+    ``began``: this request began the verification at that ``time.monotonic()``;
+    it verifies what fits in its time, then hands the rest to the verify function.
+    """
+    if began is not None:
+        deadline = began + settings().verify_inline_seconds
+        session = verification.advance(uuid, deadline) if time.monotonic() < deadline else session
+        if session is not None and session.get("state") == "verifying":
+            queue.request_verification(uuid)
+    state = (session or {}).get("state")
+    if state == "verified":
+        return _created(name, digest)
+    if state == "failed":
+        metadata.delete_upload(uuid)
+        raise RegistryError(OciError.DIGEST_INVALID, "the uploaded content does not match the digest", detail={"digest": str(digest)})
+    if state is None:
+        raise RegistryError(OciError.BLOB_UPLOAD_UNKNOWN, "upload unknown: it was cancelled or has expired")
+    headers = {**_progress_headers(name, uuid, int(session["size"])), "Retry-After": str(RETRY_AFTER_SECONDS)}
+    return Response(202, headers)

@@ -151,8 +151,13 @@ def get_blob(digest: Digest) -> dict | None:
     return dynamo.get(keys.blob_key(digest))
 
 
-def link_blob(name: str, digest: Digest, size: int, upload_id: str | None = None):
-    """Record the verified blob and link it into ``name`` (closing ``upload_id``), atomically."""
+def link_blob(name: str, digest: Digest, size: int, upload_id: str | None = None, keep_session: bool = False):
+    """Record the verified blob and link it into ``name`` (closing ``upload_id``), atomically.
+
+    ``keep_session``: mark the session ``verified`` instead of deleting it, so a
+    client repeating its completing PUT is answered 201 (direct uploads); the
+    session's TTL removes it later.
+    """
     now = int(time.time())
     writes = [
         {
@@ -166,7 +171,20 @@ def link_blob(name: str, digest: Digest, size: int, upload_id: str | None = None
         },
         {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode({**keys.link_key(name, digest), "size": size, "created": now})}},
     ]
-    if upload_id is not None:
+    if upload_id is not None and keep_session:
+        writes.append(
+            {
+                "Update": {
+                    "TableName": dynamo.table(),
+                    "Key": dynamo.encode(keys.upload_key(upload_id)),
+                    "UpdateExpression": "SET #state = :verified REMOVE #hash",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeNames": {"#state": "state", "#hash": "hash"},
+                    "ExpressionAttributeValues": dynamo.encode({":verified": "verified"}),
+                }
+            }
+        )
+    elif upload_id is not None:
         writes.append({"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.upload_key(upload_id))}})
     dynamo.transact(writes)
 
@@ -195,6 +213,39 @@ def get_upload(upload_id: str) -> dict | None:
 def save_upload(upload_id: str, session: dict, previous_offset: int):
     """Write the session back only if no other request moved its offset meanwhile."""
     dynamo.put(keys.upload_key(upload_id), session, "#offset = :previous", {":previous": previous_offset}, {"#offset": "offset"})
+
+
+def start_direct_upload(upload_id: str, multipart_id: str):
+    """Switch a fresh session to direct-to-S3 parts; Conflict if it took bytes or another request did it first."""
+    aws_args = {
+        "TableName": dynamo.table(),
+        "Key": dynamo.encode(keys.upload_key(upload_id)),
+        "UpdateExpression": "SET direct = :yes, multipart = :multipart",
+        "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(multipart) AND #offset = :zero",
+        "ExpressionAttributeNames": {"#offset": "offset"},
+        "ExpressionAttributeValues": dynamo.encode({":yes": True, ":multipart": multipart_id, ":zero": 0}),
+    }
+    try:
+        aws.dynamodb().update_item(**aws_args)
+    except aws.dynamodb().exceptions.ConditionalCheckFailedException:
+        raise Conflict() from None
+
+
+def save_verification(upload_id: str, session: dict, previous_step: int | None):
+    """Write a verification's progress back only if no other worker advanced it meanwhile (Conflict).
+
+    ``previous_step`` None: the verification starts now (no other request may have started it).
+    """
+    if previous_step is None:
+        dynamo.put(keys.upload_key(upload_id), session, "attribute_exists(pk) AND attribute_not_exists(#step)", names={"#step": "step"})
+        return
+    dynamo.put(
+        keys.upload_key(upload_id),
+        session,
+        "attribute_exists(pk) AND #step = :previous",
+        {":previous": previous_step},
+        {"#step": "step"},
+    )
 
 
 def delete_upload(upload_id: str):

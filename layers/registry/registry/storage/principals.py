@@ -119,16 +119,42 @@ def get_refresh_token(user: str, token_id: str) -> dict | None:
 # --- sign-in throttles ----------------------------------------------------------------
 
 
-def failures(kind: str, key: str) -> int:
-    """Failed sign-ins counted in the current window (0 when the window is over)."""
-    item = dynamo.get(keys.throttle_key(kind, key))
-    if item is None or item.get("expires_at", 0) < time.time():
-        return 0
-    return int(item["failures"])
+def sign_in_state(
+    throttles: list[tuple[str, str]], user: str | None = None, access_token: str | None = None, refresh_token: str | None = None
+) -> dict:
+    """Everything a sign-in decides on, in one BatchGetItem (at most 6 keys).
+
+    ``throttles``: (kind, pseudonym) pairs; ``user``, ``access_token``,
+    ``refresh_token``: the user and their token ids to read (None: not read).
+    Returns ``{"user", "access_token", "refresh_token"}`` (items or None) and
+    ``"windows"``: one (failures, seconds left) per throttle, (0, 0) where no
+    window is open (TTL deletes late, so expiry is checked here).
+    """
+    wanted = {"throttle#" + str(i): keys.throttle_key(kind, key) for i, (kind, key) in enumerate(throttles)}
+    if user is not None:
+        wanted["user"] = keys.user_key(user)
+        if access_token is not None:
+            wanted["access_token"] = keys.access_token_key(user, access_token)
+        if refresh_token is not None:
+            wanted["refresh_token"] = keys.refresh_token_key(user, refresh_token)
+    found = dict(zip(wanted, dynamo.get_many(list(wanted.values()))))
+    now = int(time.time())
+    windows = []
+    for i in range(len(throttles)):
+        item = found[f"throttle#{i}"]
+        live = item is not None and int(item.get("expires_at", 0)) > now
+        windows.append((int(item["failures"]), int(item["expires_at"]) - now) if live else (0, 0))
+    return {
+        "user": found.get("user"),
+        "access_token": found.get("access_token"),
+        "refresh_token": found.get("refresh_token"),
+        "windows": windows,
+    }
 
 
 def count_failure(kind: str, key: str, window_seconds: int):
-    """Add one failure; the window starts with the first failure and expires by TTL."""
+    """Add one failure to throttle (kind, pseudonym ``key``); the window starts with the first
+    failure and expires by TTL. One UpdateItem, or two when a window starts."""
     now = int(time.time())
     key_attrs = dynamo.encode(keys.throttle_key(kind, key))
     try:
