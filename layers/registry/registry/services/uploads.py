@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from registry import hashing, keys, metrics
+from registry import hashing, inputs, keys, metrics
 from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
@@ -38,6 +38,11 @@ from registry.references import Digest, parse_name
 from registry.storage import blobstore, metadata
 
 MIN_PART = 5 * 1024 * 1024  # S3's minimum multipart part size (all parts but the last)
+# The largest blob an upload may assemble: completion copies it with one S3
+# CopyObject, which takes at most 5 GB (S3 User Guide, "Copying objects"). It
+# also bounds the session item: at most 1,024 part ETags (about 40 KB of the
+# 400 KB DynamoDB item limit), far below S3's 10,000 parts.
+MAX_BLOB_BYTES = 5 * 1024**3
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 # The spec's grammar, exactly: inclusive byte positions, no unit, no total.
 _CONTENT_RANGE = re.compile(r"([0-9]+)-([0-9]+)")
@@ -79,9 +84,22 @@ def _created(name: str, digest: Digest) -> Response:
 
 
 def _check_length(request: Request, data: bytes):
+    """A Content-Length, if sent, is ASCII digits equal to the body's length; else SIZE_INVALID."""
     declared = request.header("content-length")
-    if declared is not None and declared.isdigit() and int(declared) != len(data):
-        raise RegistryError(OciError.SIZE_INVALID, f"Content-Length {declared} but {len(data)} bytes received")
+    if declared is None:
+        return
+    try:
+        matches = inputs.natural(declared) == len(data)
+    except inputs.NumberInvalid:
+        matches = False
+    if not matches:
+        raise RegistryError(OciError.SIZE_INVALID, f"Content-Length {declared[:30]!r} but {len(data)} bytes received")
+
+
+def _check_total(session: dict, data: bytes):
+    """An upload stays within MAX_BLOB_BYTES (one CopyObject), else SIZE_INVALID."""
+    if int(session["offset"]) + len(data) > MAX_BLOB_BYTES:
+        raise RegistryError(OciError.SIZE_INVALID, f"a blob is at most {MAX_BLOB_BYTES} bytes")
 
 
 def _mountable(request: Request, digest: Digest, source: str | None) -> dict | None:
@@ -154,8 +172,11 @@ def _check_range(request: Request, session: dict, name: str, upload_id: str, dat
         return
     found = _CONTENT_RANGE.fullmatch(header.strip())
     offset = int(session["offset"])
-    out_of_order = found is None or int(found.group(1)) != offset
-    if out_of_order or int(found.group(2)) - int(found.group(1)) + 1 != len(data):
+    try:
+        start, end = (inputs.natural(found.group(1)), inputs.natural(found.group(2))) if found else (-1, -1)
+    except inputs.NumberInvalid:  # more digits than any offset
+        start, end = -1, -1
+    if start != offset or end - start + 1 != len(data):
         raise RegistryError(
             OciError.RANGE_INVALID,
             f"chunk must start at offset {offset} and match its length",
@@ -208,6 +229,7 @@ def patch(request: Request, name: str, uuid: str) -> Response:
     data = request.body
     _check_length(request, data)
     _check_range(request, session, name, uuid, data)
+    _check_total(session, data)
     previous, old_tail = int(session["offset"]), session.get("tail_key")
     try:
         session = _append(uuid, session, data)
@@ -256,6 +278,7 @@ def complete(request: Request, name: str, uuid: str) -> Response:
     data = request.body
     _check_length(request, data)
     _check_range(request, session, name, uuid, data)
+    _check_total(session, data)
     hashes = hashing.update(session["hashes"], data)
     if hashing.hexdigest(hashes, digest.algorithm) != digest.hex:
         # The upload is over either way: drop what it staged so nothing lingers.
