@@ -157,8 +157,8 @@ def platform_manifest(body: bytes, platform: tuple[str, str] = DEFAULT_PLATFORM)
     os and architecture is taken, whatever its variant.
     """
     try:
-        children = json.loads(body).get("manifests") or []
-    except (ValueError, AttributeError, RecursionError):
+        children = inputs.json_document(body).get("manifests") or []
+    except (inputs.DocumentInvalid, AttributeError):
         return None
     for child in children:
         found = child.get("platform") if isinstance(child, dict) else None
