@@ -36,11 +36,10 @@ BLOB_UPLOAD_INVALID without anything becoming visible.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
-import time
-
-from registry import hashing, keys, metrics
+from registry import hashing, inputs, keys, metrics
 from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
@@ -49,6 +48,11 @@ from registry.services import verification
 from registry.storage import blobstore, metadata, queue
 
 MIN_PART = 5 * 1024 * 1024  # S3's minimum multipart part size (all parts but the last)
+# The largest blob a chunked (PATCH) upload may assemble: it bounds the session
+# item, which records every part's ETag, to 1,024 of them (about 40 KB of the
+# 400 KB DynamoDB item limit). Direct-to-S3 uploads record no ETags (S3 lists
+# them) and have no cap of ours.
+MAX_BLOB_BYTES = 5 * 1024**3
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 # The spec's grammar, exactly: inclusive byte positions, no unit, no total.
 _CONTENT_RANGE = re.compile(r"([0-9]+)-([0-9]+)")
@@ -90,9 +94,22 @@ def _created(name: str, digest: Digest) -> Response:
 
 
 def _check_length(request: Request, data: bytes):
+    """A Content-Length, if sent, is ASCII digits equal to the body's length; else SIZE_INVALID."""
     declared = request.header("content-length")
-    if declared is not None and declared.isdigit() and int(declared) != len(data):
-        raise RegistryError(OciError.SIZE_INVALID, f"Content-Length {declared} but {len(data)} bytes received")
+    if declared is None:
+        return
+    try:
+        matches = inputs.natural(declared) == len(data)
+    except inputs.NumberInvalid:
+        matches = False
+    if not matches:
+        raise RegistryError(OciError.SIZE_INVALID, f"Content-Length {declared[:30]!r} but {len(data)} bytes received")
+
+
+def _check_total(session: dict, data: bytes):
+    """An upload stays within MAX_BLOB_BYTES (one CopyObject), else SIZE_INVALID."""
+    if int(session["offset"]) + len(data) > MAX_BLOB_BYTES:
+        raise RegistryError(OciError.SIZE_INVALID, f"a blob is at most {MAX_BLOB_BYTES} bytes")
 
 
 def _mountable(request: Request, digest: Digest, source: str | None) -> dict | None:
@@ -165,8 +182,11 @@ def _check_range(request: Request, session: dict, name: str, upload_id: str, dat
         return
     found = _CONTENT_RANGE.fullmatch(header.strip())
     offset = int(session["offset"])
-    out_of_order = found is None or int(found.group(1)) != offset
-    if out_of_order or int(found.group(2)) - int(found.group(1)) + 1 != len(data):
+    try:
+        start, end = (inputs.natural(found.group(1)), inputs.natural(found.group(2))) if found else (-1, -1)
+    except inputs.NumberInvalid:  # more digits than any offset
+        start, end = -1, -1
+    if start != offset or end - start + 1 != len(data):
         raise RegistryError(
             OciError.RANGE_INVALID,
             f"chunk must start at offset {offset} and match its length",
@@ -227,6 +247,7 @@ def patch(request: Request, name: str, uuid: str) -> Response:
     data = request.body
     _check_length(request, data)
     _check_range(request, session, name, uuid, data)
+    _check_total(session, data)
     previous, old_tail = int(session["offset"]), session.get("tail_key")
     try:
         session = _append(uuid, session, data)
@@ -277,6 +298,7 @@ def complete(request: Request, name: str, uuid: str) -> Response:
     data = request.body
     _check_length(request, data)
     _check_range(request, session, name, uuid, data)
+    _check_total(session, data)
     hashes = hashing.update(session["hashes"], data)
     if hashing.hexdigest(hashes, digest.algorithm) != digest.hex:
         # The upload is over either way: drop what it staged so nothing lingers.
@@ -330,13 +352,17 @@ RETRY_AFTER_SECONDS = 2
 
 
 def _number(request: Request, param: str, default: int, low: int, high: int) -> int:
-    """A query parameter that must be an integer in [low, high] written in ASCII digits."""
+    """A query parameter that must be an integer in [low, high] (``registry.inputs.natural``)."""
     value = request.arg(param)
     if value is None or value == "":
         return default
-    if not (value.isascii() and value.isdigit() and len(value) <= 6) or not low <= int(value) <= high:
+    try:
+        number = inputs.natural(value)
+    except inputs.NumberInvalid:
+        number = None
+    if number is None or not low <= number <= high:
         raise RegistryError(OciError.PAGINATION_NUMBER_INVALID, f"{param} must be an integer from {low} to {high}", detail={param: value[:20]})
-    return int(value)
+    return number
 
 
 def part_urls(request: Request, name: str, uuid: str) -> Response:
