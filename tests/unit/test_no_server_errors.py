@@ -88,9 +88,7 @@ def _nested_jwt(depth: int) -> str:
     return f"Bearer {segment}.e30.c2ln"
 
 
-# A 3,000-character user name is test_sign_in_with_a_3000_character_user_name_answers_4xx below
-# (strict xfail until issue 11 item 1 bounds the sign-in throttle's key); add it here when that lands.
-user_names = st.one_of(st.sampled_from(["admin", "nobody", "Admin", "a" * 200, "rpat_" + "0" * 12 + "_x", ""]), _TEXT)
+user_names = st.one_of(st.sampled_from(["admin", "nobody", "Admin", "a" * 200, "a" * 3000, "rpat_" + "0" * 12 + "_x", ""]), _TEXT)
 authorizations = st.one_of(
     st.just(None),
     st.just("ADMIN"),  # replaced by a valid admin token for the request's repository
@@ -257,11 +255,6 @@ def _send(client, monkeypatch, request):
     _check(method, reply.status, reply.body, request)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 item 1, another branch: the sign-in throttle's key holds the raw user name (3,017 bytes > DynamoDB's 2,048). "
-    "Remove this mark when that fix lands; the strict mark makes its landing fail here until then.",
-)
 @pytest.mark.parametrize(
     "request_",
     [
