@@ -349,6 +349,9 @@ MAX_PART_URLS = 100
 MAX_PARTS_LISTED = 1000
 # How long a client waits before repeating a PUT whose verification goes on.
 RETRY_AFTER_SECONDS = 2
+# An assembly claim this old was made by a request that has timed out (the upload
+# function's timeout is 29 s): the next PUT takes it over.
+ASSEMBLY_STALE_SECONDS = 60
 
 
 def _number(request: Request, param: str, default: int, low: int, high: int) -> int:
@@ -443,30 +446,49 @@ def _complete_direct(request: Request, name: str, uuid: str, session: dict, dige
     if request.body:
         raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "this upload takes no more bytes: complete it with an empty PUT")
     started = time.monotonic()
-    if session.get("state") is None:
+    if session.get("state") in (None, "assembling"):
+        # One request assembles at a time (a client retrying a slow PUT must not complete
+        # the multipart upload twice); a claim older than any request can live is taken over.
         try:
-            size = blobstore.complete_listed(keys.upload_parts(uuid), session["multipart"])
-        except blobstore.PartsChanged:
-            raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "no part has arrived: upload the parts before completing") from None
-        except blobstore.PartTooSmall:
-            raise RegistryError(
-                OciError.BLOB_UPLOAD_INVALID, f"every part but the last must be at least {blobstore.MIN_PART} bytes: re-upload the short parts"
-            ) from None
-        except blobstore.NoSuchUpload:
-            size = blobstore.staged_size(keys.upload_parts(uuid))  # assembled by an earlier PUT that stopped short
-            if size is None:
-                raise RegistryError(OciError.BLOB_UPLOAD_UNKNOWN, "upload unknown: it was cancelled or has expired") from None
-        try:
-            session = verification.begin(uuid, session, digest, size)
+            metadata.claim_assembly(uuid, int(time.time()) - ASSEMBLY_STALE_SECONDS)
         except metadata.Conflict:
-            session = _load(request, name, uuid)  # a concurrent PUT began it: report on its progress
+            session = _load(request, name, uuid)
+            if session.get("state") == "assembling":
+                return _pending(name, uuid, 0)
         else:
-            return _verified_or_pending(name, uuid, session, digest, began=started)
+            return _assemble_and_verify(name, uuid, session, digest, started)
     if session.get("digest") != str(digest):
         raise RegistryError(OciError.DIGEST_INVALID, f"this upload is being completed as {session.get('digest')}", detail={"digest": str(digest)})
     if verification.stalled(session):
         queue.request_verification(uuid)  # its worker was lost: queue it again
     return _verified_or_pending(name, uuid, session, digest)
+
+
+def _assemble_and_verify(name: str, uuid: str, session: dict, digest: Digest, started: float) -> Response:
+    """Complete the multipart upload with the parts S3 holds, then begin and advance the verification."""
+    try:
+        size = blobstore.complete_listed(keys.upload_parts(uuid), session["multipart"])
+    except (blobstore.PartsChanged, blobstore.PartTooSmall) as exc:
+        metadata.release_assembly(uuid)
+        if isinstance(exc, blobstore.PartsChanged):
+            raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "no part has arrived: upload the parts before completing") from None
+        raise RegistryError(
+            OciError.BLOB_UPLOAD_INVALID, f"every part but the last must be at least {blobstore.MIN_PART} bytes: re-upload the short parts"
+        ) from None
+    except blobstore.NoSuchUpload:
+        size = blobstore.staged_size(keys.upload_parts(uuid))  # assembled by an earlier PUT that stopped short
+        if size is None:
+            raise RegistryError(OciError.BLOB_UPLOAD_UNKNOWN, "upload unknown: it was cancelled or has expired") from None
+    try:
+        session = verification.begin(uuid, {k: v for k, v in session.items() if k not in ("state", "touched")}, digest, size)
+    except metadata.Conflict:  # a request that took over a stale claim began it: report on its progress
+        return _verified_or_pending(name, uuid, metadata.get_upload(uuid), digest)
+    return _verified_or_pending(name, uuid, session, digest, began=started)
+
+
+def _pending(name: str, uuid: str, size: int) -> Response:
+    """202: the client repeats its PUT after ``Retry-After`` seconds."""
+    return Response(202, {**_progress_headers(name, uuid, size), "Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def _verified_or_pending(name: str, uuid: str, session: dict | None, digest: Digest, began: float | None = None) -> Response:
@@ -488,5 +510,4 @@ def _verified_or_pending(name: str, uuid: str, session: dict | None, digest: Dig
         raise RegistryError(OciError.DIGEST_INVALID, "the uploaded content does not match the digest", detail={"digest": str(digest)})
     if state is None:
         raise RegistryError(OciError.BLOB_UPLOAD_UNKNOWN, "upload unknown: it was cancelled or has expired")
-    headers = {**_progress_headers(name, uuid, int(session["size"])), "Retry-After": str(RETRY_AFTER_SECONDS)}
-    return Response(202, headers)
+    return _pending(name, uuid, int(session["size"]))
