@@ -305,6 +305,12 @@ def section_proxy(result: dict) -> str:
     return section(result)
 
 
+def section_verify(result: dict) -> str:
+    from bench.verify import section
+
+    return section(result)
+
+
 def document(results: dict, meta: dict) -> str:
     parts = [
         "# Performance in figures",
@@ -314,7 +320,7 @@ def document(results: dict, meta: dict) -> str:
         section_glance(results),
     ]
     renderers = [("calls", section_calls), ("e2e", section_e2e), ("coldstart", section_coldstart), ("scale", section_scale),
-                 ("cost", section_cost), ("proxy", section_proxy)]
+                 ("cost", section_cost), ("proxy", section_proxy), ("verify", section_verify)]
     for name, render in renderers:
         if name in results:
             parts.append(render(results[name]))
