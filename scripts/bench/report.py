@@ -311,6 +311,12 @@ def section_verify(result: dict) -> str:
     return section(result)
 
 
+def section_gc(result: dict) -> str:
+    from bench.gc import section
+
+    return section(result)
+
+
 def document(results: dict, meta: dict) -> str:
     parts = [
         "# Performance in figures",
@@ -320,7 +326,8 @@ def document(results: dict, meta: dict) -> str:
         section_glance(results),
     ]
     renderers = [("calls", section_calls), ("e2e", section_e2e), ("coldstart", section_coldstart), ("scale", section_scale),
-                 ("cost", section_cost), ("proxy", section_proxy), ("verify", section_verify)]
+                 ("cost", section_cost), ("proxy", section_proxy), ("verify", section_verify),
+                 ("gc", section_gc)]
     for name, render in renderers:
         if name in results:
             parts.append(render(results[name]))

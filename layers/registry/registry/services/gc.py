@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from registry import keys, metrics
 from registry import manifests as media
 from registry.config import settings
+from registry.log import logger
 from registry.references import Digest
 from registry.storage import blobstore, collector, dynamo, metadata
 
@@ -77,6 +78,7 @@ class Report:
     removed: list[Removed] = field(default_factory=list)
     complete: bool = True  # False: the deadline stopped it; the next pass continues
     candidates: int = 0
+    failed: int = 0  # candidates whose handling raised (logged, kept for the next pass)
     seconds: float = 0.0
 
     @property
@@ -122,7 +124,12 @@ class Pass:
                 if self.deadline is not None and time.monotonic() >= self.deadline:
                     return False
                 self.report.candidates += 1
-                handle(item["name"], Digest.parse(item["digest"]))
+                try:
+                    handle(item["name"], Digest.parse(item["digest"]))
+                except Exception:  # noqa: BLE001 - one bad item must not stop every later pass
+                    logger.exception("garbage collection skipped a candidate", extra={"candidate": item["sk"]})
+                    self.report.failed += 1
+                    continue  # kept: the next pass tries it again
                 if not self.dry_run:
                     collector.drop_candidate(item)
             if len(page) < PAGE:
