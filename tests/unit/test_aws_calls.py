@@ -87,9 +87,9 @@ def test_a_docker_style_blob_push_costs_a_fixed_number_of_calls(client, aws_call
     assert put == [
         ("dynamodb", "GetItem"),  # the session
         ("dynamodb", "GetItem"),  # is the blob stored already?
+        ("dynamodb", "TransactWriteItems"),  # blob record, link, session closed
         ("dynamodb", "UpdateItem"),  # the claim that keeps garbage collection off it (registry.services.storing)
         ("s3", "CopyObject"),
-        ("dynamodb", "TransactWriteItems"),
         ("s3", "DeleteObject"),
     ]
 
@@ -132,6 +132,7 @@ def test_direct_upload_part_urls_list_and_completion_have_fixed_budgets(client, 
     assert calls == sorted(
         [
             ("dynamodb", "GetItem"),  # the session
+            ("dynamodb", "UpdateItem"),  # this request claims the assembly
             ("s3", "ListParts"),
             ("s3", "CompleteMultipartUpload"),
             ("dynamodb", "PutItem"),  # verification begins

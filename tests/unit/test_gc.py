@@ -311,3 +311,34 @@ def test_setting_immutable_tags_needs_push_access(client, gateway):
     reader = Client(gateway, ("reader", "reader-password"))
     reply = reader.request("PUT", "/api/v1/repositories/team/app/immutable", b'{"immutable": true}', {"content-type": "application/json"})
     assert reply.status in (401, 403)
+
+
+# --- registry-admin -----------------------------------------------------------------------------
+
+from tests.unit.test_admin_cli import admin_cli  # noqa: E402,F401 - the fixture
+
+
+def test_registry_admin_gc_dry_run_prints_what_it_would_remove_and_removes_nothing(client, collecting, admin_cli):
+    _, digest = client.push_image("team/old", "v1", [b"old layer" * 10])
+    delete_image(client, "team/old", "v1", digest)
+    before = s3_blobs()
+
+    status, out, _ = admin_cli("gc", "--dry-run")
+
+    layer = "sha256:" + hashlib.sha256(b"old layer" * 10).hexdigest()
+    assert status == 0 and f"would remove blob {layer} (90 bytes)" in out and f"would remove link team/old@{layer}" in out
+    assert s3_blobs() == before
+    status, out, _ = admin_cli("gc")
+    assert status == 0 and f"removed blob {layer} (90 bytes)" in out
+    assert key_of(layer) not in s3_blobs()
+
+
+def test_registry_admin_repo_immutable_refuses_moving_a_tag(client, admin_cli):
+    first, _ = client.push_image("team/app", "v1", [b"one"])
+    status, out, _ = admin_cli("repo", "immutable", "team/app", "--on")
+    assert status == 0 and "immutable" in out
+    moved = client.request("PUT", "/v2/team/app/manifests/v1", first.replace(b'"layers"', b'"annotations":{"x":"y"},"layers"'), {"content-type": OCI_MANIFEST})
+    assert moved.status == 400 and moved.error_codes == ["TAG_INVALID"]
+    assert admin_cli("repo", "immutable", "team/app", "--off")[0] == 0
+    assert client.request("PUT", "/v2/team/app/manifests/v1", first.replace(b'"layers"', b'"annotations":{"x":"y"},"layers"'), {"content-type": OCI_MANIFEST}).status == 201
+    assert admin_cli("repo", "immutable", "team/nothing", "--on")[0] == 1
