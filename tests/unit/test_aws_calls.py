@@ -111,7 +111,7 @@ def test_manifest_push_checks_all_blobs_in_one_batch_and_writes_in_one_transacti
 
 def test_direct_upload_part_urls_list_and_completion_have_fixed_budgets(client, aws_calls, monkeypatch):
     """Part URLs: the session read (+ the multipart start, once); a listing: + one ListParts;
-    completion of a small blob: ListParts, Complete, the session's two saves, one ranged read,
+    completion of a small blob: the assembly claim, ListParts, Complete, the session's two saves, one ranged read,
     the blob check, the copy, the link transaction and the staging delete."""
     import requests
 
@@ -130,6 +130,7 @@ def test_direct_upload_part_urls_list_and_completion_have_fixed_budgets(client, 
     assert calls == sorted(
         [
             ("dynamodb", "GetItem"),  # the session
+            ("dynamodb", "UpdateItem"),  # this request claims the assembly
             ("s3", "ListParts"),
             ("s3", "CompleteMultipartUpload"),
             ("dynamodb", "PutItem"),  # verification begins
