@@ -13,16 +13,6 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
 @pytest.fixture
-def limits(monkeypatch, aws_env):
-    """Anonymous 3 pulls a minute, signed in 5 — the issue's example."""
-    monkeypatch.setenv("RATE_LIMIT_ANONYMOUS", "3;w=60")
-    monkeypatch.setenv("RATE_LIMIT_AUTHENTICATED", "5;w=60")
-    config.settings.cache_clear()
-    yield
-    config.settings.cache_clear()
-
-
-@pytest.fixture
 def public_image(limits, client):
     manifest, digest = client.push_image("library/hello", "latest")
     accounts.set_visibility("library/hello", "public")
