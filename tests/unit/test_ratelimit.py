@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from registry import accounts, config, ratelimit
+from registry import accounts, ratelimit
 from tests.clients import Client
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
