@@ -186,7 +186,7 @@ def _store(name: str, digest: Digest, record: dict, tag: str | None, referrer, m
                 detail={"tag": tag, "digest": previous},
             )
         try:
-            metadata.put_manifest(name, digest, record, tag, referrer, manifest.manifests, manifest.blobs, previous)
+            metadata.put_manifest(name, digest, record, tag, referrer, manifest.manifests, repository, blobs=manifest.blobs, previous=previous)
             return
         except metadata.Missing as exc:
             raise _blob_unknown(exc.digests) from None  # garbage collection removed it after the check

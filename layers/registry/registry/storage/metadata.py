@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from registry import aws, keys
 from registry.config import settings
 from registry.references import Digest
-from registry.storage import dynamo
+from registry.storage import catalog_index, dynamo
 from registry.storage.dynamo import Conflict  # noqa: F401 - part of this module's interface
 
 # --- manifests and tags ----------------------------------------------------------
@@ -52,6 +52,12 @@ def check_references(name: str, blobs: list[Digest], manifests: list[Digest], ta
     current = items[len(wanted) + 1] if tag is not None else None
     missing = [digest for digest, item in zip([*blobs, *manifests], found) if item is None]
     return missing, repository, current
+
+
+_UNREAD = object()
+# A first push that lost to a concurrent access change or first push is retried
+# on a fresh read of the catalog item this many times.
+_PUSH_ATTEMPTS = 5
 
 
 def get_tag(name: str, tag: str) -> dict | None:
@@ -147,6 +153,8 @@ def put_manifest(
     tag: str | None,
     referrer: dict | None = None,
     children=(),
+    repository=_UNREAD,
+    *,
     blobs=(),
     previous: str | None = None,
 ):
@@ -159,6 +167,11 @@ def put_manifest(
     (CHILD# and USES# items, in batches): an index too large for one
     transaction still gets them, and a failed transaction leaves at most
     harmless extra records that a retry rewrites.
+
+    ``repository`` is the catalog item as the caller read it (None: absent).
+    The first push of a repository also writes its catalog index entries
+    (``catalog_index``), on the condition that the item is still as read; a
+    push that loses that race re-reads the item and tries again.
 
     Then every referenced link and child manifest is *touched* (its GC mark
     cleared, on condition that it still exists): garbage collection deletes
@@ -181,17 +194,7 @@ def put_manifest(
     )
     touches = [_touch(keys.link_key(name, blob)) for blob in blobs] + [_touch(keys.manifest_key(name, child)) for child in children]
     touched = [*blobs, *children]
-    writes = [
-        _manifest_update(name, digest, record, tag, now),
-        {
-            "Update": {
-                "TableName": dynamo.table(),
-                "Key": dynamo.encode(keys.catalog_key(name)),
-                "UpdateExpression": "SET updated = :now, created = if_not_exists(created, :now)",
-                "ExpressionAttributeValues": dynamo.encode({":now": now}),
-            }
-        },
-    ]
+    writes = [_manifest_update(name, digest, record, tag, now)]
     tag_items = set()
     if tag is not None:
         tag_item = {**keys.tag_key(name, tag), **record, "digest": str(digest), "updated": now}
@@ -218,22 +221,29 @@ def put_manifest(
         subject = Digest.parse(record["subject"])
         item = {**keys.referrer_key(name, subject, digest), **referrer, "digest": str(digest)}
         writes.append({"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(item)}})
-    # A transaction takes at most 100 items: touch in batches first when they do not fit
-    # (a touch needs only to precede the manifest, not to be atomic with it).
-    if len(touches) + len(writes) > 100:
-        for start in range(0, len(touches), 100):
-            _touch_all(touches[start : start + 100], touched[start : start + 100])
-        touches, touched = [], []
-    try:
-        dynamo.transact([*touches, *writes])
-    except ClientError as exc:
-        failed = _cancelled_items(exc)
-        missing = [touched[i] for i in failed if i < len(touched)]
-        if missing:
-            raise Missing(missing) from None
-        if any(i - len(touches) in tag_items for i in failed):
-            raise TagMoved() from None
-        raise
+    if repository is _UNREAD:
+        repository = dynamo.get(keys.catalog_key(name), consistent=True)
+    for attempt in range(_PUSH_ATTEMPTS):
+        index = catalog_index.changes(name, repository, {**(repository or {}), "created": now})
+        # A transaction takes at most 100 items: touch in batches first when they do not fit
+        # (a touch needs only to precede the manifest, not to be atomic with it).
+        if len(touches) + 1 + len(writes) + len(index) > 100:
+            for start in range(0, len(touches), 100):
+                _touch_all(touches[start : start + 100], touched[start : start + 100])
+            touches, touched = [], []
+        try:
+            dynamo.transact([*touches, _list_repository(name, repository, now), *writes, *index])
+            return
+        except ClientError as exc:
+            failed = _cancelled_items(exc)
+            missing = [touched[i] for i in failed if i < len(touched)]
+            if missing:
+                raise Missing(missing) from None
+            if any(i - len(touches) - 1 in tag_items for i in failed):
+                raise TagMoved() from None
+            if len(touches) not in failed or attempt == _PUSH_ATTEMPTS - 1:
+                raise
+            repository = dynamo.get(keys.catalog_key(name), consistent=True)
 
 
 def _touch_all(touches: list[dict], digests: list[Digest]):
@@ -241,6 +251,28 @@ def _touch_all(touches: list[dict], digests: list[Digest]):
         dynamo.transact(touches)
     except ClientError as exc:
         raise Missing([digests[i] for i in _cancelled_items(exc)]) from None
+
+
+def _list_repository(name: str, repository: dict | None, now: int) -> dict:
+    """The catalog item's update: ``created`` on the first push, ``updated`` on every push.
+
+    Conditional: an existing repository must still exist; a new one must still
+    be new and without access changes since ``repository`` was read, since its
+    index entries are derived from that read.
+    """
+    if repository is not None and "created" in repository:
+        condition, values = "attribute_exists(created)", {}
+    else:
+        condition, values = catalog_index.unchanged_condition(repository)
+    return {
+        "Update": {
+            "TableName": dynamo.table(),
+            "Key": dynamo.encode(keys.catalog_key(name)),
+            "UpdateExpression": "SET updated = :now, created = if_not_exists(created, :now)",
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": dynamo.encode({":now": now, **values}),
+        }
+    }
 
 
 def delete_tag(name: str, tag: str) -> bool:
@@ -321,9 +353,13 @@ def set_immutable(name: str, immutable: bool):
     )
 
 
-def list_repositories(limit: int, last: str | None) -> tuple[list[dict], bool]:
-    """Catalog items (``sk`` is the name; visibility and grants decide who sees it)."""
-    return dynamo.query_page(keys.CATALOG_PK, "", limit, last)
+def list_repositories(streams: list[tuple[str, str]], limit: int, last: str | None) -> tuple[list[str], str | None]:
+    """Names of repositories after ``last`` in the catalog index partitions ``streams``, merged.
+
+    Returns (at most ``limit`` names, the ``last`` of the next page or None);
+    see ``catalog_index.page``: one Query per stream.
+    """
+    return catalog_index.page(streams, limit, last)
 
 
 # --- blobs ---------------------------------------------------------------------------
