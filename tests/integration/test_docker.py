@@ -51,3 +51,30 @@ def test_docker_pull_of_a_multi_platform_index_picks_its_platform(registry, dock
     assert dockerd.pull(ref) == index.digest
     native = {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]
     assert dockerd.image_id(ref) == index.image(native).config.digest
+
+
+def test_docker_push_moving_an_immutable_tag_is_refused_with_a_readable_message(registry, dockerd, admin_creds, tmp_path):
+    import json
+
+    from support import bearer
+    from support import CommandError
+
+    ref = f"{registry}/team/docker-immutable:v1"
+    for n, sizes in enumerate(([40_000], [41_000])):
+        images.write_image(tmp_path / f"layout{n}", sizes, tag="v1")
+        dockerd.load(images.to_docker_archive(tmp_path / f"layout{n}", "v1", tmp_path / f"image{n}.tar", f"local/immutable{n}:v1"))
+    dockerd.docker("tag", "local/immutable0:v1", ref)
+    first = dockerd.push(ref)
+    request = {"url": f"http://{registry}/api/v1/repositories/team/docker-immutable/immutable", "method": "PUT",
+               "data": json.dumps({"immutable": True}).encode(), "headers": {"Content-Type": "application/json"}, "creds": admin_creds}
+    with bearer.urlopen(request.pop("url"), **request) as response:
+        assert json.load(response)["immutable"] is True
+
+    assert dockerd.push(ref) == first  # the same image again: accepted
+    dockerd.docker("tag", "local/immutable1:v1", ref)
+    with pytest.raises(CommandError) as refused:
+        dockerd.push(ref)
+
+    assert "tag invalid" in str(refused.value) and "immutable" in str(refused.value)
+    dockerd.docker("rmi", ref)
+    assert dockerd.pull(ref) == first
