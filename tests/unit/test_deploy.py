@@ -77,6 +77,7 @@ EXPECTED = {
     "repo-description-put": (200, []),
     "repo-get": (200, []),
     "repo-official-put": (200, []),
+    "repo-immutable-put": (200, []),
     "repo-star-delete": (401, ["UNAUTHORIZED"]),  # starring needs a signed-in user; the events have none
     "repo-star-put": (401, ["UNAUTHORIZED"]),
     "search-get": (200, []),
