@@ -142,3 +142,19 @@ def test_direct_upload_part_urls_list_and_completion_have_fixed_budgets(client, 
             ("s3", "DeleteObject"),  # the staging object
         ]
     )
+
+
+def test_a_signed_in_token_request_reads_in_two_batches_and_signs_once(client, aws_calls, pushed):
+    """Sign-in reads the user and both throttle counters in one BatchGetItem, the scopes'
+    repositories in another; the signing key's public half is cached per container."""
+    import base64
+
+    from registry import aws as registry_aws
+
+    client.token("repository:team/app:pull")  # the container's first token: GetPublicKey, once
+    registry_aws.kms().meta.events.register("before-call", aws_calls)
+    basic = base64.b64encode(":".join(client.credentials).encode()).decode()
+    aws_calls.calls.clear()
+    reply = client.raw("GET", "/token?service=registry.test&scope=repository:team/app:pull", headers={"authorization": f"Basic {basic}"})
+    assert reply.status == 200
+    assert sorted(aws_calls.calls) == [("dynamodb", "BatchGetItem"), ("dynamodb", "BatchGetItem"), ("kms", "Sign")]

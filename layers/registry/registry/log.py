@@ -79,7 +79,8 @@ class JsonFormatter(logging.Formatter):
             "timestamp": f"{created},{int(record.msecs):03d}+0000",
             "service": self.service,
         }
-        line.update((key, value) for key, value in record.__dict__.items() if key not in _RECORD_FIELDS)
+        # Powertools left out keys whose value is None; so do we.
+        line.update((key, value) for key, value in record.__dict__.items() if key not in _RECORD_FIELDS and value is not None)
         if record.exc_info:
             line["exception_name"] = record.exc_info[0].__name__ if record.exc_info[0] else ""
             line["exception"] = self.formatException(record.exc_info)
