@@ -92,18 +92,18 @@ class JsonFormatter(logging.Formatter):
 class Logger:
     """The registry's logger: ``info``/``warning``/``error``/``exception`` with ``extra=`` fields.
 
-    ``registered_formatter``, ``log_level`` and ``setLevel`` are the names the
-    tests (and Powertools users) know; ``_logger`` is the stdlib logger.
+    ``registered_formatter``, ``registered_handler``, ``log_level`` and
+    ``setLevel`` are the names the tests and the benchmark (Powertools users)
+    know; ``_logger`` is the stdlib logger.
     """
 
     def __init__(self, service: str):
         self._logger = logging.getLogger(service)
         self._logger.propagate = False
         self.registered_formatter = JsonFormatter(service)
-        if not self._logger.handlers:
-            handler = logging.StreamHandler(sys.stdout)
-            handler.setFormatter(self.registered_formatter)
-            self._logger.addHandler(handler)
+        self.registered_handler = logging.StreamHandler(sys.stdout)
+        self.registered_handler.setFormatter(self.registered_formatter)
+        self._logger.handlers = [self.registered_handler]
         self.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO")
 
     @property
