@@ -15,7 +15,11 @@ lifts them):
 * event over 6,291,556 bytes (Lambda's synchronous payload limit, base64 body
   included): 413 ``{"message":"Request Entity Too Large"}``;
 * a function running over 30 s: 503 ``{"message":"Service Unavailable"}``;
-* a function that raises: 500 ``{"message":"Internal Server Error"}``.
+* a function that raises: 500 ``{"message":"Internal Server Error"}``;
+* a ``Content-Length`` that is not ASCII digits (``-1``, ``abc``), two different
+  ones, or a chunk size that is not hex: 400 ``{"message":"Bad Request"}`` and the
+  connection is closed (the body's end cannot be known); a client that hangs
+  up before its body ends gets nothing and no event is sent.
 """
 
 from __future__ import annotations
@@ -223,6 +227,21 @@ class _TooLarge(Exception):
     pass
 
 
+class _BadFraming(Exception):
+    """A Content-Length or chunk size that is not a number: 400, as API Gateway answers, then close."""
+
+
+class _ClientGone(Exception):
+    """The connection ended before the body did: nobody is left to answer."""
+
+
+# A Content-Length is 1*DIGIT (RFC 9110 §8.6) and a chunk size 1*HEXDIG (RFC 9112 §7.1);
+# anything longer than these is far over the 10 MB body limit anyway.
+_CONTENT_LENGTH = re.compile(rb"[0-9]{1,19}")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_LINE_MAX = 4096  # a chunk-size line (with extensions) or trailer line
+
+
 class GatewayRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "local-api-gateway"
@@ -248,26 +267,50 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
             return
         super().handle()
 
+    def _line(self) -> bytes:
+        line = self.rfile.readline(_LINE_MAX + 1)
+        if not line:
+            raise _ClientGone()
+        if len(line) > _LINE_MAX or not line.endswith(b"\n"):
+            raise _BadFraming()
+        return line
+
+    def _exactly(self, size: int) -> bytes:
+        data = self.rfile.read(size)
+        if len(data) < size:
+            raise _ClientGone()
+        return data
+
     def _read_body(self) -> bytes:
+        """The request body, or _TooLarge / _BadFraming / _ClientGone."""
         limit = self.gateway.limits.body
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             chunks, total = [], 0
             while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                size_field = self._line().split(b";")[0].strip()
+                if not _CHUNK_SIZE.fullmatch(size_field):
+                    raise _BadFraming()
+                size = int(size_field, 16)
                 if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    while self._line() not in (b"\r\n", b"\n"):
                         pass
                     break
                 total += size
                 if limit is not None and total > limit:
                     raise _TooLarge()
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
+                chunks.append(self._exactly(size))
+                if self._line() not in (b"\r\n", b"\n"):
+                    raise _BadFraming()
             return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
+        declared = self.headers.get_all("Content-Length") or []
+        if not declared:
+            return b""
+        if len(set(declared)) > 1 or not _CONTENT_LENGTH.fullmatch(declared[0].strip().encode()):
+            raise _BadFraming()
+        length = int(declared[0])
         if limit is not None and length > limit:
             raise _TooLarge()
-        return self.rfile.read(length) if length else b""
+        return self._exactly(length) if length else b""
 
     def _serve(self):
         raw_path, _, raw_query = self.path.partition("?")
@@ -276,6 +319,13 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         except _TooLarge:
             self.close_connection = True  # the rest of the body is not read
             self._write(*_message(413, "Request Entity Too Large"))
+            return
+        except _BadFraming:
+            self.close_connection = True  # where the next request would start is unknown
+            self._write(*_message(400, "Bad Request"))
+            return
+        except _ClientGone:
+            self.close_connection = True
             return
         # API Gateway joins repeated headers with commas; so does build_event.
         pairs = [(k, v) for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "connection")]

@@ -34,7 +34,7 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 
-from registry import accounts, aws, config, keys
+from registry import accounts, aws, config, inputs, keys
 from registry.accounts import AccountError
 from registry.errors import RegistryError
 from registry.references import parse_name
@@ -190,6 +190,14 @@ def _read_password(args: argparse.Namespace, user: str) -> str:
     if password != again:
         raise CliError("the passwords do not match")
     return password
+
+
+def _days(text: str) -> int:
+    """An argparse type: a day count in ASCII digits (``int`` would take ``٣`` or 5,000 digits)."""
+    try:
+        return inputs.natural(text, max_digits=5)
+    except inputs.NumberInvalid:
+        raise argparse.ArgumentTypeError(f"not a number of days (at most 5 digits): {text[:30]!r}") from None
 
 
 def _confirm(question: str) -> bool:
@@ -552,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scope", default="read-write", metavar="{" + ",".join(accounts.SCOPES) + "}", help="what it allows (default: read-write)"
     )
     sub.add_argument("--description", default="", metavar="TEXT", help="what it is for")
-    sub.add_argument("--expires-days", type=int, metavar="N", help="expire after N days (default: never)")
+    sub.add_argument("--expires-days", type=_days, metavar="N", help="expire after N days (default: never)")
     sub = command(token, "revoke", token_revoke, "revoke an access token")
     sub.add_argument("user")
     sub.add_argument("id", help="the token's id (see token list)")

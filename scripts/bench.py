@@ -7,9 +7,11 @@ Measures, and writes to docs/performance.md (and prints):
    stack and Debian's docker-registry (S3 driver on the same moto server);
 3. cold start: import time of each function;
 4. scale: reads with 10, 1,000 and 10,000 tags or repositories;
-5. cost per million pulls, and when idle, from the measured counts.
+5. cost per million pulls, and when idle, from the measured counts;
+6. pushes of 1 × 1 GiB and 3 × 200 MB through registry-proxy, with its peak memory (bench/proxy.py);
+7. the Lambda cost of verifying a direct-to-S3 upload, per GiB (bench/verify.py).
 
-    python scripts/bench.py                    everything (about 3 to 4 minutes on 2 cores)
+    python scripts/bench.py                    everything (about 10 minutes on 2 cores, 6 of them the proxy's 1 GiB)
     python scripts/bench.py --only calls,cost  some sections (cost needs calls)
     python scripts/bench.py --runs 5           more end-to-end runs
 
@@ -34,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench import ROOT, report  # noqa: E402
 
-MEASURED = ("calls", "e2e", "coldstart", "scale")
+MEASURED = ("calls", "e2e", "coldstart", "scale", "proxy", "verify")
 SECTIONS = (*MEASURED, "cost")
 OUT = ROOT / "docs" / "performance.md"
 
@@ -106,7 +108,7 @@ def main(argv=None) -> int:
 
     wanted = [s for s in args.only.split(",") if s]
     options = {"calls": {"reps": args.reps, "push_reps": 3}, "e2e": {"runs": args.runs},
-               "coldstart": {"runs": 7}, "scale": {"reps": max(3, args.reps // 3)}}
+               "coldstart": {"runs": 7}, "scale": {"reps": max(3, args.reps // 3)}, "proxy": {}, "verify": {"mib": 512}}
     started, load_before = time.perf_counter(), os.getloadavg()[0]
     results, failed = {}, {}
     for name in (s for s in MEASURED if s in wanted):

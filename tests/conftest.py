@@ -11,7 +11,21 @@ from moto import mock_aws
 
 from local_stack import resources
 from registry import aws, config
+from tests import dynamodb_limits
 from tests.clients import ADMIN, CallCounter, Client
+
+# Every DynamoDB call of every test is checked against the limits AWS enforces
+# and moto does not (item and key sizes, duplicate keys in a batch or transaction).
+dynamodb_limits.install()
+
+
+@pytest.fixture(autouse=True)
+def within_dynamodb_limits():
+    """Fail the test if any DynamoDB call it caused would have been refused by AWS."""
+    dynamodb_limits.take()
+    yield
+    found = dynamodb_limits.take()
+    assert not found, "DynamoDB calls AWS would refuse (tests/dynamodb_limits.py): " + "; ".join(found[:5])
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@
     coldstart  import time of each function's app.py in fresh interpreters
     scale      manifest GET, tags list and catalog with 10 … 10,000 tags / repositories
     cost       prices applied to the measured counts (pure arithmetic, no AWS)
+    proxy      pushes of large layers through registry-proxy, its peak memory
+    verify     Lambda cost of verifying a direct-to-S3 upload, per GiB
 
 Each measuring section exposes ``run(options) -> dict`` (JSON-serialisable); the
 orchestrator runs each in its own interpreter so emulator state never leaks.

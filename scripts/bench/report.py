@@ -333,6 +333,18 @@ def _command(command: str) -> str:
     return f"`make bench` (`{command}`)" if command == "python scripts/bench.py" else f"`{command}`"
 
 
+def section_proxy(result: dict) -> str:
+    from bench.proxy import section  # its own module (it imports the test harness): only when it ran
+
+    return section(result)
+
+
+def section_verify(result: dict) -> str:
+    from bench.verify import section
+
+    return section(result)
+
+
 def document(results: dict, meta: dict) -> str:
     parts = [
         "# Performance in figures",
@@ -342,7 +354,7 @@ def document(results: dict, meta: dict) -> str:
         section_glance(results),
     ]
     renderers = [("calls", section_calls), ("e2e", section_e2e), ("coldstart", section_coldstart), ("scale", section_scale),
-                 ("cost", section_cost)]
+                 ("cost", section_cost), ("proxy", section_proxy), ("verify", section_verify)]
     for name, render in renderers:
         if name in results:
             parts.append(render(results[name]))

@@ -150,3 +150,12 @@ def requests(stack, monkeypatch) -> list[Call]:
 
     monkeypatch.setattr(stack.gateway, "invoke", recording)
     return calls
+
+
+@pytest.fixture(scope="session")
+def proxy(stack):
+    """``registry-proxy`` in front of the local stack, in its own process (``support.proxy.RegistryProxy``)."""
+    from support.proxy import RegistryProxy
+
+    with RegistryProxy(stack.url) as running:
+        yield running

@@ -312,3 +312,24 @@ def test_an_abandoned_direct_upload_expires_with_its_parts(client):
     assert aborts and all(r["Filter"].get("Prefix", "") == "" for r in aborts)  # every prefix: the parts and any copy
     assert aborts[0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == days
     assert any(r["Filter"].get("Prefix") == "uploads/" and r["Expiration"]["Days"] == days for r in rules)
+
+
+def test_a_put_repeated_while_another_assembles_the_parts_waits_and_a_stale_claim_is_taken_over(client):
+    """A client retrying a slow completion must not complete the multipart upload twice."""
+    import time
+
+    from registry.storage import metadata
+
+    data = os.urandom(MIB)
+    location = start(client)
+    send_parts(client, location, data, 5 * MIB)
+    upload_id = location.rsplit("/", 1)[1]
+    metadata.claim_assembly(upload_id, int(time.time()) - 60)  # another request is assembling
+    waiting = client.request("PUT", f"{location}?digest={sha256(data)}")
+    assert waiting.status == 202 and int(waiting.header("retry-after")) >= 1
+    assert client.request("POST", f"{location}/parts").error_codes == ["BLOB_UPLOAD_INVALID"]  # no new parts meanwhile
+    session = metadata.get_upload(upload_id)
+    metadata.save_upload(upload_id, {**session, "touched": int(time.time()) - 120}, int(session["offset"]))  # ... it timed out long ago
+    done = client.request("PUT", f"{location}?digest={sha256(data)}")
+    assert done.status == 201
+    assert pulled(client, "team/app", sha256(data)) == data

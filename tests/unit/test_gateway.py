@@ -136,3 +136,41 @@ def test_an_interrupted_patch_changes_nothing_and_the_upload_resumes(server):
     response = conn.getresponse()
     response.read()
     assert (response.status, response.getheader("Range")) == (202, "0-7")
+
+
+def _raw_exchange(address, request: bytes) -> bytes:
+    """Send ``request`` and read until the server closes; a hang fails the test after 5 s."""
+    with socket.create_connection(address) as raw:
+        raw.settimeout(5)
+        raw.sendall(request)
+        received = b""
+        while True:
+            data = raw.recv(65536)  # socket.timeout here means the gateway neither answered nor closed
+            if not data:
+                return received
+            received += data
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: -1\r\n\r\nhello",
+        b"Content-Length: abc\r\n\r\nhello",
+        b"Content-Length: \xc2\xb2\r\n\r\nhe",
+        b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        b"Content-Length: " + b"9" * 5000 + b"\r\n\r\nhello",
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello!!\r\n0\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\n" + b"f" * 5000 + b"\r\nhello\r\n0\r\n\r\n",
+    ],
+    ids=["negative", "letters", "superscript", "two-lengths", "5000-digits", "chunk-zz", "chunk-negative", "chunk-overrun", "chunk-5000-digits"],
+)
+def test_a_body_with_bad_framing_gets_400_and_the_connection_closes(server, framing):
+    answer = _raw_exchange(server, b"PATCH /v2/a/blobs/uploads/x HTTP/1.1\r\nHost: x\r\n" + framing)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert json.loads(body) == {"message": "Bad Request"}
+    conn = http.client.HTTPConnection(*server)
+    conn.request("GET", "/v2/")
+    assert conn.getresponse().status == 200  # and the gateway keeps serving

@@ -152,6 +152,14 @@ def walk_every_feature(client: Client, gateway, recorded=None, monkeypatch=None)
     reply = alice.raw("GET", "/token?service=registry.test&offline_token=true", headers={"authorization": "Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ="})
     form = f"grant_type=refresh_token&service=registry.test&refresh_token={reply.json()['refresh_token']}"
     alice.raw("POST", "/token", form.encode(), {"content-type": "application/x-www-form-urlencoded"})
+    # A refresh token issued to an access-token sign-in: redeeming it checks that the access token still lives.
+    import base64
+
+    pat = accounts.create_access_token("alice", "read")["token"]
+    basic = base64.b64encode(f"alice:{pat}".encode()).decode()
+    reply = alice.raw("GET", "/token?service=registry.test&offline_token=true", headers={"authorization": f"Basic {basic}"})
+    form = f"grant_type=refresh_token&service=registry.test&refresh_token={reply.json()['refresh_token']}"
+    alice.raw("POST", "/token", form.encode(), {"content-type": "application/x-www-form-urlencoded"})
     client.raw("GET", "/.well-known/jwks.json")
     client.request("GET", "/v2/")
     manifest, digest = client.push_image("team/app", "v1")

@@ -51,7 +51,7 @@ class Settings:
             upload_ttl_seconds=int(env.get("UPLOAD_TTL_SECONDS", str(24 * 3600))),
             part_url_seconds=int(env.get("PART_URL_SECONDS", "900")),
             verify_queue_url=env.get("VERIFY_QUEUE_URL", ""),
-            verify_inline_seconds=float(env.get("VERIFY_INLINE_SECONDS", "20")),
+            verify_inline_seconds=float(env.get("VERIFY_INLINE_SECONDS", "15")),
             deletes_enabled=env.get("DELETES_ENABLED", "true").lower() == "true",
             auth_enabled=env.get("AUTH_ENABLED", "true").lower() != "false",
             default_visibility=env.get("DEFAULT_VISIBILITY", "private"),

@@ -19,7 +19,8 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
     REPO#<name>        BLOB#<digest>      size            (the repository's link)
     REPO#<name>        REFERRER#<subject>#<digest>
                                           media_type, size, artifact_type, annotations
-                                          (a manifest whose subject is <subject>)
+                                          (a manifest whose subject is <subject>;
+                                          artifact_type + annotations <= 16 KiB)
     REPO#<name>        CHILD#<child>#<index>
                                           (index <index> lists manifest <child>)
     CATALOG            <name>             created, updated, visibility, grants,
@@ -31,7 +32,8 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
     WORD#<word>        <name>             (the description has the whole word <word>)
     BLOB#<digest>      BLOB               size, created   (the verified S3 object)
     UPLOAD#<uuid>      UPLOAD             name, owner, offset, hash states, tail_key,
-                                          multipart id, part ETags, expires_at (TTL)
+                                          multipart id, part ETags (<= 1,024: a blob
+                                          is <= 5 GiB in parts >= 5 MiB), expires_at (TTL)
     USER#<user>        USER               password (scrypt), admin, disabled, created
     USER#<user>        TOKEN#<id>         secret_sha256, scope, description, created,
                                           revoked, expires_at (TTL, optional)
@@ -45,6 +47,16 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
 
 A blob is served only through its repository link: the link is the access
 check. Tags carry a copy of the manifest so a pull by tag is one read.
+
+Sizes. DynamoDB refuses an item over 400 KB, a partition key over 2,048 bytes
+and a sort key over 1,024 (AWS docs, "Service, account, and table quotas in
+Amazon DynamoDB"). What a client's input makes grow is bounded below them:
+``<name>`` is at most 255 characters, ``<tag>`` 128, a digest 135
+(``sha512:`` + 128 hex), ``<gram>`` 3, ``<word>`` a word of a description of
+at most 100 characters, ``<user>`` 30; a manifest body is kept inline only up
+to 256 KiB (larger ones in ``blobs/``), a referrer's copied artifactType and
+annotations at most 16 KiB, an upload's part ETags at most 1,024.
+``tests/dynamodb_limits.py`` checks every DynamoDB call the tests make.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from registry import inputs
 from registry.errors import OciError, RegistryError
 from registry.references import Digest
 
@@ -28,6 +29,12 @@ SUPPORTED = IMAGE_TYPES + INDEX_TYPES
 
 # The spec asks registries to take manifests of at least 4 MB.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+# RFC 6838 §4.2: a type and a subtype name of at most 127 characters each.
+MAX_MEDIA_TYPE = 255
+# What a referrer's descriptor copies from its manifest (artifactType and
+# annotations, as JSON) is kept in one DynamoDB item (400 KB at most) and
+# repeated in every referrers page: a manifest with a subject may carry this much.
+MAX_REFERRER_EXTRA = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,17 @@ def _descriptor(value, where: str) -> dict:
     return value
 
 
+def _check_referrer_extra(artifact_type, annotations, config):
+    """A manifest with a subject: what its referrer descriptor copies fits MAX_REFERRER_EXTRA bytes."""
+    config_type = config.get("mediaType") if isinstance(config, dict) else None
+    extra = json.dumps([artifact_type or config_type, annotations], ensure_ascii=False).encode()
+    if len(extra) > MAX_REFERRER_EXTRA:
+        raise _invalid(
+            f"a manifest with a subject may carry at most {MAX_REFERRER_EXTRA} bytes of artifactType and annotations "
+            "(the referrers API copies them into every listing)"
+        )
+
+
 def media_type_of(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
@@ -74,9 +92,9 @@ def parse(body: bytes, content_type: str | None) -> Manifest:
     if header_type in SCHEMA1:
         raise _invalid("Docker schema 1 manifests are not supported: push with schema 2 or OCI")
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _invalid("manifest is not valid JSON") from None
+        document = inputs.json_document(body)
+    except inputs.DocumentInvalid as exc:
+        raise _invalid(f"manifest is {exc}") from None
     if not isinstance(document, dict):
         raise _invalid("manifest is not a JSON object")
     body_type = document.get("mediaType")
@@ -98,11 +116,14 @@ def parse(body: bytes, content_type: str | None) -> Manifest:
     if document.get("subject") is not None:
         subject = Digest.parse(_descriptor(document["subject"], "subject")["digest"])
     artifact_type = document.get("artifactType")
-    if artifact_type is not None and not isinstance(artifact_type, str):
-        raise _invalid("artifactType is not a string")
+    if artifact_type is not None and not (isinstance(artifact_type, str) and len(artifact_type) <= MAX_MEDIA_TYPE):
+        raise _invalid(f"artifactType is not a media type (a string of at most {MAX_MEDIA_TYPE} characters)")
     annotations = document.get("annotations")
     if annotations is not None and not (isinstance(annotations, dict) and all(isinstance(v, str) for v in annotations.values())):
         raise _invalid("annotations must map strings to strings")
+
+    if subject is not None:
+        _check_referrer_extra(artifact_type, annotations, document.get("config"))
 
     if media_type in INDEX_TYPES:
         children = document.get("manifests")
@@ -136,8 +157,8 @@ def platform_manifest(body: bytes, platform: tuple[str, str] = DEFAULT_PLATFORM)
     os and architecture is taken, whatever its variant.
     """
     try:
-        children = json.loads(body).get("manifests") or []
-    except (ValueError, AttributeError, RecursionError):
+        children = inputs.json_document(body).get("manifests") or []
+    except (inputs.DocumentInvalid, AttributeError):
         return None
     for child in children:
         found = child.get("platform") if isinstance(child, dict) else None

@@ -21,13 +21,15 @@ import re
 import time
 from dataclasses import dataclass
 
-from registry import accounts
+from registry import accounts, inputs
 from registry.auth import guard
 from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.storage import ratelimits
 
 _LIMIT = re.compile(r"([0-9]+);w=([0-9]+)")
+# A count or a window of at most 9 digits (a billion pulls, 31 years): no more is meaningful.
+COUNT_DIGITS = 9
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,13 @@ def parse(text: str | None) -> Limit | None:
     if text == "unlimited":
         return None
     found = _LIMIT.fullmatch(text)
-    if not found or int(found.group(2)) <= 0:
-        raise ValueError(f"a rate limit is COUNT;w=SECONDS or unlimited, not {text!r}")
-    return Limit(int(found.group(1)), int(found.group(2)))
+    try:
+        count, window = (inputs.natural(found.group(1), COUNT_DIGITS), inputs.natural(found.group(2), COUNT_DIGITS)) if found else (0, 0)
+    except inputs.NumberInvalid:
+        count, window = 0, 0
+    if window <= 0:
+        raise ValueError(f"a rate limit is COUNT;w=SECONDS (each at most {COUNT_DIGITS} digits) or unlimited, not {text[:60]!r}")
+    return Limit(count, window)
 
 
 @dataclass(frozen=True)

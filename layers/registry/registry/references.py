@@ -58,7 +58,7 @@ class Digest:
     @classmethod
     def parse(cls, text: str) -> "Digest":
         """Parse ``text`` or raise DIGEST_INVALID (bad grammar or unsupported algorithm)."""
-        if not text or not _DIGEST_RE.fullmatch(text):
+        if not isinstance(text, str) or not text or not _DIGEST_RE.fullmatch(text):
             raise RegistryError(OciError.DIGEST_INVALID, f"invalid digest: {str(text)[:200]!r}")
         algorithm, _, encoded = text.partition(":")
         size = ALGORITHMS.get(algorithm)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from registry import accounts
+from registry import accounts, inputs
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response, link_header
 from registry.references import parse_name
@@ -16,9 +16,10 @@ def page_size(request: Request) -> int:
     n = request.arg("n")
     if n is None or n == "":
         return MAX_PAGE
-    if not n.isdigit():
-        raise RegistryError(OciError.PAGINATION_NUMBER_INVALID, f"n must be a non-negative integer, not {n[:50]!r}")
-    return min(int(n), MAX_PAGE)
+    try:
+        return min(inputs.natural(n), MAX_PAGE)
+    except inputs.NumberInvalid:
+        raise RegistryError(OciError.PAGINATION_NUMBER_INVALID, f"n must be a non-negative integer, not {n[:50]!r}") from None
 
 
 def _page(path: str, key: str, items: list[str], more: bool, limit: int, extra: dict) -> Response:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 from registry.http import Request, Response, link_header
 from registry.manifests import OCI_INDEX
 from registry.references import Digest, parse_name
 from registry.services.catalog import page_size
 from registry.storage import metadata
+
+# A page's descriptors stop at about this many bytes of JSON (then a Link): a
+# Lambda answer is at most 6 MB, and the body goes out base64-encoded (+33 %).
+# Each descriptor is at most about MAX_REFERRER_EXTRA (16 KiB) plus its digest.
+PAGE_BYTES = 3 * 1024 * 1024
 
 
 def _descriptor(item: dict) -> dict:
@@ -25,7 +32,14 @@ def list_referrers(request: Request, name: str, digest: str) -> Response:
     limit = page_size(request)
     wanted = request.arg("artifactType")
     items, more = metadata.list_referrers(name, subject, limit, request.arg("last")) if limit else ([], False)
-    descriptors = [_descriptor(item) for item in items]
+    descriptors, size = [], 0
+    for item in items:
+        descriptor = _descriptor(item)
+        size += len(json.dumps(descriptor))
+        if size > PAGE_BYTES and descriptors:
+            items, more = items[: len(descriptors)], True
+            break
+        descriptors.append(descriptor)
     headers = {"Content-Type": OCI_INDEX}
     if wanted is not None:
         descriptors = [d for d in descriptors if d.get("artifactType") == wanted]

@@ -7,15 +7,16 @@ needs an admin. Described by ``docs/openapi.yaml``.
 
 from __future__ import annotations
 
-import json
-
-from registry import keys
+from registry import inputs, keys
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
 from registry.references import parse_name
 from registry.storage import dynamo, principals, search_index
 
 DESCRIPTION_MAX = 100  # Docker Hub's short description
+# A body larger than this is refused before it is parsed: the largest valid one
+# (100 characters, each escaped as a 12-byte surrogate pair) is about 1.3 KB.
+BODY_MAX = 16 * 1024
 
 
 def _repository(name: str) -> dict:
@@ -27,9 +28,11 @@ def _repository(name: str) -> dict:
 
 
 def _json_body(request: Request, field: str, kind: type):
+    if len(request.body) > BODY_MAX:
+        raise RegistryError(OciError.REQUEST_INVALID, f"the body is larger than {BODY_MAX} bytes")
     try:
-        document = json.loads(request.body or b"null")
-    except ValueError:
+        document = inputs.json_document(request.body or b"null", max_depth=2)
+    except inputs.DocumentInvalid:
         document = None
     if not isinstance(document, dict) or not isinstance(document.get(field), kind):
         raise RegistryError(OciError.REQUEST_INVALID, f'the body must be a JSON object with "{field}" ({kind.__name__})')

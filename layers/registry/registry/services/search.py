@@ -14,7 +14,7 @@ import base64
 import binascii
 import math
 
-from registry import accounts, keys
+from registry import accounts, inputs, keys
 from registry.auth import guard, tokens
 from registry.config import settings
 from registry.errors import OciError, RegistryError
@@ -63,9 +63,13 @@ def _positive(request: Request, name: str, default: int, maximum: int) -> int:
     value = request.arg(name)
     if value in (None, ""):
         return default
-    if not value.isdigit() or int(value) < 1:
+    try:
+        number = inputs.natural(value)
+    except inputs.NumberInvalid:
+        number = 0
+    if number < 1:
         raise RegistryError(OciError.PAGINATION_NUMBER_INVALID, f"{name} must be a positive integer")
-    return min(int(value), maximum)
+    return min(number, maximum)
 
 
 def _checked_term(term: str) -> str:

@@ -36,11 +36,10 @@ BLOB_UPLOAD_INVALID without anything becoming visible.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
-import time
-
-from registry import hashing, keys, metrics
+from registry import hashing, inputs, keys, metrics
 from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
@@ -49,6 +48,11 @@ from registry.services import verification
 from registry.storage import blobstore, metadata, queue
 
 MIN_PART = 5 * 1024 * 1024  # S3's minimum multipart part size (all parts but the last)
+# The largest blob a chunked (PATCH) upload may assemble: it bounds the session
+# item, which records every part's ETag, to 1,024 of them (about 40 KB of the
+# 400 KB DynamoDB item limit). Direct-to-S3 uploads record no ETags (S3 lists
+# them) and have no cap of ours.
+MAX_BLOB_BYTES = 5 * 1024**3
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 # The spec's grammar, exactly: inclusive byte positions, no unit, no total.
 _CONTENT_RANGE = re.compile(r"([0-9]+)-([0-9]+)")
@@ -90,9 +94,22 @@ def _created(name: str, digest: Digest) -> Response:
 
 
 def _check_length(request: Request, data: bytes):
+    """A Content-Length, if sent, is ASCII digits equal to the body's length; else SIZE_INVALID."""
     declared = request.header("content-length")
-    if declared is not None and declared.isdigit() and int(declared) != len(data):
-        raise RegistryError(OciError.SIZE_INVALID, f"Content-Length {declared} but {len(data)} bytes received")
+    if declared is None:
+        return
+    try:
+        matches = inputs.natural(declared) == len(data)
+    except inputs.NumberInvalid:
+        matches = False
+    if not matches:
+        raise RegistryError(OciError.SIZE_INVALID, f"Content-Length {declared[:30]!r} but {len(data)} bytes received")
+
+
+def _check_total(session: dict, data: bytes):
+    """An upload stays within MAX_BLOB_BYTES (one CopyObject), else SIZE_INVALID."""
+    if int(session["offset"]) + len(data) > MAX_BLOB_BYTES:
+        raise RegistryError(OciError.SIZE_INVALID, f"a blob is at most {MAX_BLOB_BYTES} bytes")
 
 
 def _mountable(request: Request, digest: Digest, source: str | None) -> dict | None:
@@ -165,8 +182,11 @@ def _check_range(request: Request, session: dict, name: str, upload_id: str, dat
         return
     found = _CONTENT_RANGE.fullmatch(header.strip())
     offset = int(session["offset"])
-    out_of_order = found is None or int(found.group(1)) != offset
-    if out_of_order or int(found.group(2)) - int(found.group(1)) + 1 != len(data):
+    try:
+        start, end = (inputs.natural(found.group(1)), inputs.natural(found.group(2))) if found else (-1, -1)
+    except inputs.NumberInvalid:  # more digits than any offset
+        start, end = -1, -1
+    if start != offset or end - start + 1 != len(data):
         raise RegistryError(
             OciError.RANGE_INVALID,
             f"chunk must start at offset {offset} and match its length",
@@ -227,6 +247,7 @@ def patch(request: Request, name: str, uuid: str) -> Response:
     data = request.body
     _check_length(request, data)
     _check_range(request, session, name, uuid, data)
+    _check_total(session, data)
     previous, old_tail = int(session["offset"]), session.get("tail_key")
     try:
         session = _append(uuid, session, data)
@@ -277,6 +298,7 @@ def complete(request: Request, name: str, uuid: str) -> Response:
     data = request.body
     _check_length(request, data)
     _check_range(request, session, name, uuid, data)
+    _check_total(session, data)
     hashes = hashing.update(session["hashes"], data)
     if hashing.hexdigest(hashes, digest.algorithm) != digest.hex:
         # The upload is over either way: drop what it staged so nothing lingers.
@@ -327,16 +349,23 @@ MAX_PART_URLS = 100
 MAX_PARTS_LISTED = 1000
 # How long a client waits before repeating a PUT whose verification goes on.
 RETRY_AFTER_SECONDS = 2
+# An assembly claim this old was made by a request that has timed out (the upload
+# function's timeout is 29 s): the next PUT takes it over.
+ASSEMBLY_STALE_SECONDS = 60
 
 
 def _number(request: Request, param: str, default: int, low: int, high: int) -> int:
-    """A query parameter that must be an integer in [low, high] written in ASCII digits."""
+    """A query parameter that must be an integer in [low, high] (``registry.inputs.natural``)."""
     value = request.arg(param)
     if value is None or value == "":
         return default
-    if not (value.isascii() and value.isdigit() and len(value) <= 6) or not low <= int(value) <= high:
+    try:
+        number = inputs.natural(value)
+    except inputs.NumberInvalid:
+        number = None
+    if number is None or not low <= number <= high:
         raise RegistryError(OciError.PAGINATION_NUMBER_INVALID, f"{param} must be an integer from {low} to {high}", detail={param: value[:20]})
-    return int(value)
+    return number
 
 
 def part_urls(request: Request, name: str, uuid: str) -> Response:
@@ -417,30 +446,49 @@ def _complete_direct(request: Request, name: str, uuid: str, session: dict, dige
     if request.body:
         raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "this upload takes no more bytes: complete it with an empty PUT")
     started = time.monotonic()
-    if session.get("state") is None:
+    if session.get("state") in (None, "assembling"):
+        # One request assembles at a time (a client retrying a slow PUT must not complete
+        # the multipart upload twice); a claim older than any request can live is taken over.
         try:
-            size = blobstore.complete_listed(keys.upload_parts(uuid), session["multipart"])
-        except blobstore.PartsChanged:
-            raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "no part has arrived: upload the parts before completing") from None
-        except blobstore.PartTooSmall:
-            raise RegistryError(
-                OciError.BLOB_UPLOAD_INVALID, f"every part but the last must be at least {blobstore.MIN_PART} bytes: re-upload the short parts"
-            ) from None
-        except blobstore.NoSuchUpload:
-            size = blobstore.staged_size(keys.upload_parts(uuid))  # assembled by an earlier PUT that stopped short
-            if size is None:
-                raise RegistryError(OciError.BLOB_UPLOAD_UNKNOWN, "upload unknown: it was cancelled or has expired") from None
-        try:
-            session = verification.begin(uuid, session, digest, size)
+            metadata.claim_assembly(uuid, int(time.time()) - ASSEMBLY_STALE_SECONDS)
         except metadata.Conflict:
-            session = _load(request, name, uuid)  # a concurrent PUT began it: report on its progress
+            session = _load(request, name, uuid)
+            if session.get("state") == "assembling":
+                return _pending(name, uuid, 0)
         else:
-            return _verified_or_pending(name, uuid, session, digest, began=started)
+            return _assemble_and_verify(name, uuid, session, digest, started)
     if session.get("digest") != str(digest):
         raise RegistryError(OciError.DIGEST_INVALID, f"this upload is being completed as {session.get('digest')}", detail={"digest": str(digest)})
     if verification.stalled(session):
         queue.request_verification(uuid)  # its worker was lost: queue it again
     return _verified_or_pending(name, uuid, session, digest)
+
+
+def _assemble_and_verify(name: str, uuid: str, session: dict, digest: Digest, started: float) -> Response:
+    """Complete the multipart upload with the parts S3 holds, then begin and advance the verification."""
+    try:
+        size = blobstore.complete_listed(keys.upload_parts(uuid), session["multipart"])
+    except (blobstore.PartsChanged, blobstore.PartTooSmall) as exc:
+        metadata.release_assembly(uuid)
+        if isinstance(exc, blobstore.PartsChanged):
+            raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "no part has arrived: upload the parts before completing") from None
+        raise RegistryError(
+            OciError.BLOB_UPLOAD_INVALID, f"every part but the last must be at least {blobstore.MIN_PART} bytes: re-upload the short parts"
+        ) from None
+    except blobstore.NoSuchUpload:
+        size = blobstore.staged_size(keys.upload_parts(uuid))  # assembled by an earlier PUT that stopped short
+        if size is None:
+            raise RegistryError(OciError.BLOB_UPLOAD_UNKNOWN, "upload unknown: it was cancelled or has expired") from None
+    try:
+        session = verification.begin(uuid, {k: v for k, v in session.items() if k not in ("state", "touched")}, digest, size)
+    except metadata.Conflict:  # a request that took over a stale claim began it: report on its progress
+        return _verified_or_pending(name, uuid, metadata.get_upload(uuid), digest)
+    return _verified_or_pending(name, uuid, session, digest, began=started)
+
+
+def _pending(name: str, uuid: str, size: int) -> Response:
+    """202: the client repeats its PUT after ``Retry-After`` seconds."""
+    return Response(202, {**_progress_headers(name, uuid, size), "Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def _verified_or_pending(name: str, uuid: str, session: dict | None, digest: Digest, began: float | None = None) -> Response:
@@ -462,5 +510,4 @@ def _verified_or_pending(name: str, uuid: str, session: dict | None, digest: Dig
         raise RegistryError(OciError.DIGEST_INVALID, "the uploaded content does not match the digest", detail={"digest": str(digest)})
     if state is None:
         raise RegistryError(OciError.BLOB_UPLOAD_UNKNOWN, "upload unknown: it was cancelled or has expired")
-    headers = {**_progress_headers(name, uuid, int(session["size"])), "Retry-After": str(RETRY_AFTER_SECONDS)}
-    return Response(202, headers)
+    return _pending(name, uuid, int(session["size"]))

@@ -122,7 +122,16 @@ def query_page(pk: str, prefix: str, limit: int, after: str | None) -> tuple[lis
     return items[:limit], len(items) > limit
 
 
+def _unique(entries: list[dict]) -> list[dict]:
+    """One entry per (pk, sk), the last one given: BatchWriteItem refuses a request
+    that names one key twice (ValidationException, AWS API reference), and an
+    index may list the same child manifest twice."""
+    return list({(entry["pk"], entry["sk"]): entry for entry in entries}.values())
+
+
 def batch_put(items: list[dict]):
+    """Write ``items`` (each with its key), 25 per BatchWriteItem; a key given twice is written once."""
+    items = _unique(items)
     for start in range(0, len(items), 25):
         request = {table(): [{"PutRequest": {"Item": encode(item)}} for item in items[start : start + 25]]}
         while request:
@@ -130,6 +139,8 @@ def batch_put(items: list[dict]):
 
 
 def batch_delete(key_list: list[dict]):
+    """Delete by key, 25 per BatchWriteItem; a key given twice is deleted once."""
+    key_list = _unique(key_list)
     for start in range(0, len(key_list), 25):
         request = {table(): [{"DeleteRequest": {"Key": encode(key)}} for key in key_list[start : start + 25]]}
         while request:

@@ -231,6 +231,37 @@ def start_direct_upload(upload_id: str, multipart_id: str):
         raise Conflict() from None
 
 
+def claim_assembly(upload_id: str, stale_before: int):
+    """Mark a direct upload as being assembled by this request (Conflict: another request is at it).
+
+    A claim older than ``stale_before`` (epoch seconds) is taken over: the
+    request that made it has timed out. ``release_assembly`` gives it back.
+    """
+    try:
+        aws.dynamodb().update_item(
+            TableName=dynamo.table(),
+            Key=dynamo.encode(keys.upload_key(upload_id)),
+            UpdateExpression="SET #state = :assembling, touched = :now",
+            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#state) OR (#state = :assembling AND touched < :stale))",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=dynamo.encode({":assembling": "assembling", ":now": int(time.time()), ":stale": stale_before}),
+        )
+    except aws.dynamodb().exceptions.ConditionalCheckFailedException:
+        raise Conflict() from None
+
+
+def release_assembly(upload_id: str):
+    """Undo ``claim_assembly`` (the parts were refused: the client may send them again)."""
+    aws.dynamodb().update_item(
+        TableName=dynamo.table(),
+        Key=dynamo.encode(keys.upload_key(upload_id)),
+        UpdateExpression="REMOVE #state",
+        ConditionExpression="#state = :assembling",
+        ExpressionAttributeNames={"#state": "state"},
+        ExpressionAttributeValues=dynamo.encode({":assembling": "assembling"}),
+    )
+
+
 def save_verification(upload_id: str, session: dict, previous_step: int | None):
     """Write a verification's progress back only if no other worker advanced it meanwhile (Conflict).
 
