@@ -305,7 +305,7 @@ def test_sam_build_makes_the_layer_and_every_function(sam_build):
     for name in functions:
         assert (sam_build / name / "app.py").is_file(), name
     layer = sam_build / "RegistryLayer" / "python"
-    for package in ("registry", "cryptography", "rehashes"):
+    for package in ("registry", "aws_lambda_powertools", "jwt", "cryptography", "rehashes"):
         assert (layer / package).is_dir(), package
     assert not (layer / "boto3").exists()  # the Lambda runtime provides boto3
     built = load_yaml(sam_build / "template.yaml")
@@ -404,7 +404,9 @@ def replay(spec: dict) -> None:
     os.environ["AUTH_ENABLED"] = "false"  # as test_events.py: the events carry no tokens
     os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO"
 
+    import aws_lambda_powertools
     import cryptography
+    import jwt
     import registry
     from moto import mock_aws
     from registry import aws, config
@@ -414,7 +416,7 @@ def replay(spec: dict) -> None:
 
     from tests.clients import ADMIN
 
-    origins = {module.__name__: module.__file__ for module in (registry, cryptography)}
+    origins = {module.__name__: module.__file__ for module in (registry, aws_lambda_powertools, jwt, cryptography)}
     handlers = {}
     for name, folder in spec["functions"].items():
         module_spec = importlib.util.spec_from_file_location(f"fn_{name}", Path(folder) / "app.py")
