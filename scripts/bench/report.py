@@ -132,7 +132,7 @@ def section_e2e(e2e: dict) -> str:
 # --- section 3 -------------------------------------------------------------------------------------
 
 
-GROUP_ORDER = ["boto3 + botocore", "awscrt (dev only)", "cryptography", "registry (our code)", "other (stdlib, …)"]
+GROUP_ORDER = ["boto3 + botocore", "awscrt (dev only)", "powertools", "pyjwt", "cryptography", "registry (our code)", "other (stdlib, …)"]
 ENV_LABELS = {"lambda": "Lambda-like environment (the goal's measure)", "development": "development environment (for comparison only)"}
 
 
@@ -151,9 +151,11 @@ def section_coldstart(cold: dict) -> str:
              f"Time to import `functions/<fn>/app.py` with the layer on `sys.path`, in a fresh interpreter each time, and `import boto3` "
              f"timed the same way, interleaved with the functions' runs; medians of {cold['runs']} (after one run each that warms the "
              f"bytecode caches, as a deployed layer ships them). The ratio is the function's CPU median over boto3's (CPU time is steadier "
-             f"than wall time on a shared machine). **First-use imports** are what a function imports on the first request that needs "
-             f"it (`cryptography`'s ECDSA, to sign or verify the container's first token), timed after the import in the same "
-             f"interpreter: the first request of a container pays them, INIT does not. The per-package columns are self import time "
+             f"than wall time on a shared machine). Every function but `token` has an authenticated route, so each of those requests "
+             f"verifies a token: they import PyJWT (and the `cryptography` modules it loads) at INIT (`registry.http.make_handler`), "
+             f"and the ratio includes it. **First-use imports** are what a function imports only on the first request that needs it "
+             f"(`token`: the signing path's `cryptography` modules, KMS's DER-to-JOSE conversion or the secret mode's key derivation and "
+             f"ECDSA), timed after the import in the same interpreter: the first request of a container pays them, INIT does not. The per-package columns are self import time "
              f"from one extra `python -X importtime` run, first-use imports included (importtime's own overhead inflates them)."]
     for name, env in cold["environments"].items():
         pull = env["cold_pull"]
@@ -161,9 +163,10 @@ def section_coldstart(cold: dict) -> str:
                      f"`import boto3` {env['boto3_cpu_ms']:.0f} ms CPU ({env['boto3_ms']:.0f} ms wall)")
         if name == "lambda":
             parts.append(f"A virtual environment (`.bench/lambda-venv`, rebuilt when the layer's requirements change) holding only "
-                         f"`layers/registry/requirements.txt` and boto3/botocore {cold['lambda_boto3']}, the SDK the python3.13 runtime "
-                         "includes per the Lambda documentation's *Runtime-included SDK versions* (it differs by region and moves with "
-                         "runtime updates: pinned so that figures stay comparable). No moto, SAM CLI or `awscrt`.")
+                         f"`layers/registry/requirements.txt` and boto3/botocore {cold['lambda_boto3']}, pinned so that figures stay comparable. "
+                         "That version could not be confirmed from AWS's documentation here: the Lambda Python page says the included SDK "
+                         "depends on the runtime version and the Region and tells you to print `boto3.__version__` from a function to "
+                         "find it. No moto, SAM CLI or `awscrt`.")
         else:
             parts.append("The interpreter running the benchmark, with every development package: botocore imports `awscrt` (from the "
                          "SAM CLI) when it is installed, which Lambda's runtime does not have.")
@@ -172,8 +175,10 @@ def section_coldstart(cold: dict) -> str:
                      f"{pull['import_cpu_ms']:.0f} ms CPU ({pull['import_cpu_ms'] / pull['boto3_cpu_ms']:.2f}× the "
                      f"{len(pull['functions'])} `import boto3` they cannot avoid, {pull['boto3_cpu_ms']:.0f} ms), plus "
                      f"{pull['first_use_cpu_ms']:.0f} ms of first-use imports in their first requests. The first request of each "
-                     "container also makes one AWS call a warm one does not: KMS `GetPublicKey` (the token function for the key id it "
-                     "puts in the token's header; manifest and blob to verify it), see section 1's \"first request of a container\" row.")
+                     "container also makes AWS calls a warm one does not: a verifying function reads the published key its token's "
+                     "`kid` names (one consistent DynamoDB `GetItem`); the token function fetches its key (KMS `GetPublicKey`, or "
+                     "Secrets Manager `GetSecretValue` with TokenSigning=secret) and publishes it (one conditional `PutItem`); see "
+                     "section 1's \"first request of a container\" and \"first token of a container\" rows.")
     return "\n\n".join(parts)
 
 
@@ -224,7 +229,7 @@ def section_cost(cost: dict) -> str:
     quantities = [[what, *[num(cost["mixes"][label]["quantity"][key], 1) for label in labels]] for key, what in [
         ("requests", "requests (HTTP API = Lambda invocations)"), ("billed_ms", "billed Lambda ms (1 ms steps)"),
         ("read_units", "DynamoDB read units"), ("write_units", "DynamoDB write units"), ("kms", "KMS Sign"),
-        ("s3_get", "S3 GETs"), ("log_bytes", "log bytes")]]
+        ("secret_calls", "Secrets Manager GetSecretValue"), ("s3_get", "S3 GETs"), ("log_bytes", "log bytes")]]
     mix = next(iter(cost["mixes"].values()))["mix"]
     prices = [[p["what"], p["shown"]] for p in cost["prices"].values()]
     cold = (f"A cold start's INIT phase is billed too (since August 2025): at the slowest function's import time "
@@ -246,15 +251,19 @@ def section_cost(cost: dict) -> str:
         f"{usd(cost['transfer_per_gb'] * 100 / 1024 * 1e6)}, far more than everything above. Pulls from the same region (EC2, "
         "ECS, Lambda) transfer for free.",
         "**Idle cost.** No requests, no request charges: API Gateway, Lambda and on-demand DynamoDB cost nothing while nobody "
-        "pushes or pulls. What remains: the KMS signing key, a fixed **$1.00 a month**; S3 storage of the blobs ($0.023/GB-month); "
+        "pushes or pulls. What remains: the KMS keys, **$1.00 a month** each (the sign-in hash key, and the signing key with "
+        "TokenSigning=kms or the key encrypting the secret with TokenSigning=secret), plus **$0.40 a month** for the secret in that "
+        "mode; S3 storage of the blobs ($0.023/GB-month); "
         "DynamoDB storage of the metadata ($0.25/GB-month after the free 25 GB; items are small); CloudWatch Logs storage "
         "($0.03/GB-month; template.yaml sets no log retention, so logs are kept, and paid for, forever).",
         cold,
-        "**Signing modes.** \"kms\" is what the template deploys: one `kms:Sign` per token, the private key never leaves KMS. "
-        "\"in-process key\" is a model of the second mode issue 15 asks for (an ES256 key held in Secrets Manager, loaded once per "
-        "token-function container, signing in memory): the KMS Sign line drops to zero, one `GetSecretValue` per container start "
-        f"({usd(cost['prices']['secret_api_call']['usd'])} each) and {usd(cost['prices']['secret_month']['usd'])} a month per secret "
-        "are added, neither per pull. **It is not implemented on this branch**; the figure says what it would save.",
+        "**Signing modes** (template parameter `TokenSigning`), each column measured in that mode by section 1 (its token rows "
+        "marked \", signing: secret\" for the second): **kms** (default) makes one `kms:Sign` per token, the private key never "
+        "leaves KMS; **secret** reads an ES256 key's seed from Secrets Manager once per token-function container (and every 5 "
+        "minutes after, for rotation) and signs in memory, so a warm token makes no signing call. Its per-container calls (one "
+        f"`GetSecretValue` at {usd(cost['prices']['secret_api_call']['usd'])} and one DynamoDB write publishing the key) are in "
+        "section 1's \"first token of a container\" rows, not per pull. The price is where the private key lives: README, "
+        "\"Token signing\".",
         table(["price used", "list price"], prices, "lr"),
     ])
 

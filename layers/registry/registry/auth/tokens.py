@@ -1,24 +1,38 @@
-"""Bearer tokens: ES256 JWTs signed by an asymmetric key in AWS KMS.
+"""Bearer tokens: ES256 JWTs, signed in one of two ways, verified with PyJWT against published keys.
 
-The private key never leaves KMS: signing hashes the JWT's signing input here
-(SHA-256) and sends only the digest to ``kms:Sign`` (``MessageType=DIGEST``,
-ECDSA_SHA_256), because KMS takes at most 4,096 bytes of RAW message
-(https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html); the DER
-signature becomes JOSE's r‖s. A token is at most ``MAX_TOKEN_BYTES``, so it
-fits an ``Authorization`` header within API Gateway's 10,240 bytes for the
-request line and all headers together (HTTP API quotas). Every
-function verifies with the public key, fetched with ``kms:GetPublicKey`` once
-per container, and accepts only ES256 with the expected ``kid``, ``iss``,
-``aud``, and ``exp``/``nbf``/``iat`` within a small leeway.
+Signing (the token function only), chosen by the template's ``TokenSigning``:
 
-Verification is RFC 7515/7519 done with ``cryptography``'s ECDSA (no PyJWT):
-the signature check is the library's; what is written here is the parsing
-(three base64url parts, JSON header and claims) and the claim checks PyJWT
-made. PyJWT imports every algorithm it supports, and with them most of
-``cryptography``: about 80-150 ms of every cold start. ``cryptography`` itself
-is imported on first use (the first signature or verification of a
-container), so a request that carries no token (``GET /v2/``'s challenge)
-never loads it.
+* ``kms`` (default): an asymmetric key in AWS KMS. The private key never
+  leaves KMS: signing hashes the JWT's signing input here (SHA-256) and sends
+  only the digest to ``kms:Sign`` (``MessageType=DIGEST``, ECDSA_SHA_256),
+  because KMS takes at most 4,096 bytes of RAW message
+  (https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html); the DER
+  signature becomes JOSE's r‖s (RFC 7518 §3.4). One KMS request per token.
+* ``secret``: a P-256 key derived from a random seed that CloudFormation
+  generates into a Secrets Manager secret encrypted under a KMS key of the
+  stack. Read once per token-function container (and again every
+  ``KEY_REFRESH_SECONDS``, which is how a rotation reaches warm containers),
+  it signs in memory with ``cryptography``: no per-token AWS request. The
+  private key then lives in the token function's memory.
+
+Either way, the signer publishes its public key (``registry.storage.signing_keys``)
+before its first signature, so a new key is in the JWKS before any token
+carries it. Every function verifies with PyJWT (``jwt.decode``: ES256 only,
+``iss``, ``aud``, ``exp``/``nbf``/``iat`` within a small leeway) against the
+published key the token's ``kid`` names, read once per container and kid:
+tokens signed by an older key stay valid until they expire, until that key
+is retired. No verifying function reads the secret or calls KMS.
+
+A token is at most ``MAX_TOKEN_BYTES``, so it fits an ``Authorization`` header
+within API Gateway's 10,240 bytes for the request line and all headers
+together (HTTP API quotas).
+
+Imports: PyJWT (with the parts of ``cryptography`` it loads) is imported by
+``load_verifier``, which ``registry.http.make_handler`` calls at INIT in every
+function that has an authenticated route (each of their authenticated
+requests verifies a token, so it is part of their cold start, measured so);
+the token function verifies no token and never loads it. What only signing
+needs is imported on a container's first token.
 """
 
 from __future__ import annotations
@@ -26,12 +40,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import time
 from functools import cache
 
 from registry import aws
 from registry.config import settings
+from registry.storage import signing_keys
 
 ALGORITHM = "ES256"
 # Accepted this long past exp (and before nbf/iat): clocks of the functions drift.
@@ -52,58 +68,123 @@ class InvalidToken(Exception):
 
 # An ES256 signature is r‖s, 64 bytes: 86 base64url characters without padding.
 _SIGNATURE_CHARS = 86
+# A kid is 15 bytes of SHA-256 of the key's DER, base64url: 20 characters. A
+# token's kid is checked against this before it names a DynamoDB item.
+_KID = re.compile(r"[A-Za-z0-9_-]{20}")
+# Secret mode: the token function re-reads the secret this often, so a rotated
+# secret signs within this many seconds everywhere (one GetSecretValue each time).
+KEY_REFRESH_SECONDS = 300
+# A verifier re-reads a cached published key this often (a retirement reaches it).
+KEY_CACHE_SECONDS = 300
+# The order n of P-256's base point (SEC 2 v2 §2.4.2; FIPS 186-5 / SP 800-186 §3.2.1.3).
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+# The seed CloudFormation generates is 64 characters; refuse a short one (low entropy).
+MIN_SEED_CHARS = 32
+REQUIRED_CLAIMS = ["exp", "nbf", "iat", "iss", "aud", "sub", "jti"]
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _unb64(text: str) -> bytes:
-    """base64url without padding (RFC 7515 §2); ValueError on anything else."""
-    if not text or len(text) % 4 == 1 or not text.isascii():
-        raise ValueError("not base64url")
-    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+def _kid_of(der: bytes) -> str:
+    return _b64(hashlib.sha256(der).digest()[:15])
 
 
-# A P-256 public key's SubjectPublicKeyInfo (RFC 5480 §2) is this fixed
-# 26-byte DER prefix (id-ecPublicKey, secp256r1, BIT STRING) then the 65-byte
-# uncompressed point 04‖x‖y. Matching the prefix exactly refuses any other key.
-_P256_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
+def load_verifier() -> None:
+    """Import PyJWT now (INIT of a function with authenticated routes), not on the first request."""
+    import jwt  # noqa: F401
+
+
+# --- signing (the token function) ------------------------------------------------------------
+
+
+def _jose_signature(der: bytes) -> bytes:
+    """DER ECDSA signature -> JOSE's 64-byte r‖s (RFC 7518 §3.4)."""
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    r, s = decode_dss_signature(der)
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
 @cache
-def _public_key() -> tuple[object, str, bytes]:
-    """(key object, kid, DER) of the signing key; one KMS call per container."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-
+def _kms_key() -> tuple[str, bytes]:
+    """(kid, DER public key) of the KMS signing key, published before it signs; once per container."""
     der = aws.kms().get_public_key(KeyId=settings().token_key_id)["PublicKey"]
-    if len(der) != len(_P256_SPKI_PREFIX) + 65 or not der.startswith(_P256_SPKI_PREFIX):
-        raise ValueError("the token signing key is not an ECC_NIST_P256 key")
-    kid = _b64(hashlib.sha256(der).digest()[:15])
-    return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), der[len(_P256_SPKI_PREFIX):]), kid, der
+    kid = _kid_of(der)
+    signing_keys.publish(kid, der)
+    return kid, der
+
+
+def _kms_sign(signing_input: bytes) -> bytes:
+    # ES256 signs SHA-256(signing input): KMS gets that digest, whatever the token's size.
+    der = aws.kms().sign(
+        KeyId=settings().token_key_id,
+        Message=hashlib.sha256(signing_input).digest(),
+        MessageType="DIGEST",
+        SigningAlgorithm="ECDSA_SHA_256",
+    )["Signature"]
+    return _jose_signature(der)
+
+
+def derive_private_key(seed: str):
+    """The P-256 private key a secret's seed stands for.
+
+    FIPS 186-5 Appendix A.2.1 (key pair generation using extra random bits):
+    320 bits c, from the seed by HKDF-SHA256 (RFC 5869), give d = (c mod (n-1)) + 1.
+    The seed is CloudFormation's 64 random alphanumeric characters (about 380
+    bits). ValueError if it is shorter than MIN_SEED_CHARS.
+    """
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    if len(seed) < MIN_SEED_CHARS:
+        raise ValueError(f"the token signing secret must hold at least {MIN_SEED_CHARS} random characters")
+    material = HKDF(algorithm=hashes.SHA256(), length=40, salt=None, info=b"serverless-registry ES256 token key").derive(seed.encode())
+    return ec.derive_private_key(int.from_bytes(material, "big") % (_P256_ORDER - 1) + 1, ec.SECP256R1())
+
+
+def public_der(private_key) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return private_key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+_secret_key: dict = {}  # "loaded" (monotonic s), "key", "kid": the secret mode's signing key
+
+
+def _secret_signer() -> tuple[str, object]:
+    """(kid, private key) from the secret: read at most every KEY_REFRESH_SECONDS, a new key published first."""
+    now = time.monotonic()
+    if not _secret_key or now - _secret_key["loaded"] >= KEY_REFRESH_SECONDS:
+        private_key = derive_private_key(signing_keys.secret_value(settings().token_secret_id))
+        der = public_der(private_key)
+        kid = _kid_of(der)
+        if _secret_key.get("kid") != kid:
+            signing_keys.publish(kid, der)
+        _secret_key.update(loaded=now, key=private_key, kid=kid)
+    return _secret_key["kid"], _secret_key["key"]
+
+
+def _signer():
+    """(kid, sign): sign(signing input bytes) -> r‖s, in the template's signing mode."""
+    if settings().token_signing == "secret":
+        kid, private_key = _secret_signer()
+
+        def sign(signing_input: bytes) -> bytes:
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.asymmetric import ec
+
+            return _jose_signature(private_key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+
+        return kid, sign
+    return _kms_key()[0], _kms_sign
 
 
 def key_id() -> str:
-    return _public_key()[1]
-
-
-def jwks() -> dict:
-    """The public key as a JSON Web Key Set, so others can verify our tokens."""
-    key, kid, _ = _public_key()
-    numbers = key.public_numbers()
-    return {
-        "keys": [
-            {
-                "kty": "EC",
-                "crv": "P-256",
-                "alg": ALGORITHM,
-                "use": "sig",
-                "kid": kid,
-                "x": _b64(numbers.x.to_bytes(32, "big")),
-                "y": _b64(numbers.y.to_bytes(32, "big")),
-            }
-        ]
-    }
+    """The kid the token function signs with now."""
+    return _signer()[0]
 
 
 def issue(subject: str, audience: str, access: list[dict], rate_limit: str | None = None) -> tuple[str, int, int]:
@@ -111,11 +192,12 @@ def issue(subject: str, audience: str, access: list[dict], rate_limit: str | Non
 
     ``rate_limit`` (claim ``rl``) carries an account's pull-limit override, so
     the manifest function needs no extra read to apply it. Raises TokenTooLarge
-    (before calling KMS) when the token would exceed MAX_TOKEN_BYTES.
+    (before signing) when the token would exceed MAX_TOKEN_BYTES.
     """
+    kid, sign = _signer()
     now = int(time.time())
     lifetime = settings().token_seconds
-    header = {"typ": "JWT", "alg": ALGORITHM, "kid": key_id()}
+    header = {"typ": "JWT", "alg": ALGORITHM, "kid": kid}
     claims = {
         "iss": settings().token_issuer,
         "sub": subject,
@@ -131,79 +213,100 @@ def issue(subject: str, audience: str, access: list[dict], rate_limit: str | Non
     signing_input = f"{_b64(json.dumps(header, separators=(',', ':')).encode())}.{_b64(json.dumps(claims, separators=(',', ':')).encode())}"
     if len(signing_input) + 1 + _SIGNATURE_CHARS > MAX_TOKEN_BYTES:
         raise TokenTooLarge(f"the token would exceed {MAX_TOKEN_BYTES} bytes: ask for fewer or shorter scopes")
-    # ES256 signs SHA-256(signing input): KMS gets that digest, whatever the token's size.
-    der = aws.kms().sign(
-        KeyId=settings().token_key_id,
-        Message=hashlib.sha256(signing_input.encode()).digest(),
-        MessageType="DIGEST",
-        SigningAlgorithm="ECDSA_SHA_256",
-    )["Signature"]
-    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
-    r, s = decode_dss_signature(der)
-    return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}", now, lifetime
+    return f"{signing_input}.{_b64(sign(signing_input.encode()))}", now, lifetime
 
 
-REQUIRED_CLAIMS = ("exp", "nbf", "iat", "iss", "aud", "sub", "jti")
+# --- publishing and verifying ------------------------------------------------------------------
 
 
-def _signature_valid(key, signing_input: bytes, signature: bytes) -> bool:
-    """ES256 (RFC 7518 §3.4): the 64-byte r‖s over SHA-256(signing input), checked by cryptography."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+def _load_der(der: bytes):
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-    if len(signature) != 64:
-        return False
-    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
-    try:
-        key.verify(der, signing_input, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        return False
-    return True
+    return load_der_public_key(der)
 
 
-def _check_claims(claims: dict, audience: str, now: float) -> None:
-    """RFC 7519 §4.1: every required claim present, iss/aud ours, exp/nbf/iat within LEEWAY_SECONDS."""
-    missing = [name for name in REQUIRED_CLAIMS if name not in claims]
-    if missing:
-        raise InvalidToken(f"missing claims: {', '.join(missing)}")
-    for name in ("exp", "nbf", "iat"):
-        if not isinstance(claims[name], (int, float)) or isinstance(claims[name], bool):
-            raise InvalidToken(f"{name} is not a number")
-    if claims["exp"] <= now - LEEWAY_SECONDS:
-        raise InvalidToken("expired")
-    if claims["nbf"] > now + LEEWAY_SECONDS or claims["iat"] > now + LEEWAY_SECONDS:
-        raise InvalidToken("not yet valid")
-    if claims["iss"] != settings().token_issuer:
-        raise InvalidToken("another issuer")
-    audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-    if audience not in audiences:
-        raise InvalidToken("another audience")
+def jwks() -> dict:
+    """Every published key that still verifies, as a JSON Web Key Set (RFC 7517), so others can verify our tokens."""
+    found = []
+    for entry in signing_keys.published():
+        numbers = _load_der(entry["public_key"]).public_numbers()
+        found.append({
+            "kty": "EC",
+            "crv": "P-256",
+            "alg": ALGORITHM,
+            "use": "sig",
+            "kid": entry["kid"],
+            "x": _b64(numbers.x.to_bytes(32, "big")),
+            "y": _b64(numbers.y.to_bytes(32, "big")),
+        })
+    return {"keys": found}
+
+
+_verifying: dict[str, tuple[object, float, float | None]] = {}  # kid -> (key, read at (monotonic), expires_at)
+
+
+def _verifying_key(kid: str):
+    """The published key ``kid`` names, or None: read once per container and kid (and every KEY_CACHE_SECONDS).
+
+    A kid nobody published is not remembered: each such token costs one GetItem
+    (one per request), and the cache holds only keys that were published.
+    """
+    cached = _verifying.get(kid)
+    if cached is None or time.monotonic() - cached[1] >= KEY_CACHE_SECONDS:
+        entry = signing_keys.get(kid)
+        if entry is None:
+            _verifying.pop(kid, None)
+            return None
+        cached = _verifying[kid] = (_load_der(entry["public_key"]), time.monotonic(), entry["expires_at"])
+    key, _, expires_at = cached
+    return None if expires_at is not None and expires_at <= time.time() else key
 
 
 def verify(token: str, audience: str) -> dict:
     """The token's claims, or InvalidToken."""
-    key, kid, _ = _public_key()
+    import jwt
+
     try:
-        encoded_header, encoded_claims, encoded_signature = token.split(".")
-        header = json.loads(_unb64(encoded_header))
-        signature = _unb64(encoded_signature)
-        if not isinstance(header, dict) or header.get("alg") != ALGORITHM or header.get("kid") != kid:
-            raise InvalidToken("unexpected algorithm or key")
-        if not _signature_valid(key, f"{encoded_header}.{encoded_claims}".encode(), signature):
-            raise InvalidToken("bad signature")
-        claims = json.loads(_unb64(encoded_claims))
-    except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError and binascii.Error are ValueErrors
-        raise InvalidToken(f"malformed token: {type(exc).__name__}") from None
-    if not isinstance(claims, dict):
-        raise InvalidToken("claims are not an object")
-    _check_claims(claims, audience, time.time())
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(str(exc)) from None
+    kid = header.get("kid")
+    if header.get("alg") != ALGORITHM or not isinstance(kid, str) or not _KID.fullmatch(kid):
+        raise InvalidToken("unexpected algorithm or key")
+    key = _verifying_key(kid)
+    if key is None:
+        raise InvalidToken("unknown or retired key")
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=settings().token_issuer,
+            leeway=LEEWAY_SECONDS,
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(str(exc)) from None
     if not isinstance(claims.get("access"), list):
         raise InvalidToken("no access claim")
     return claims
 
 
+def retire(kid: str) -> int:
+    """Retire a published key once every token it may still sign has expired; returns that epoch second.
+
+    Counted from now: a token-function container may sign with it for up to
+    KEY_REFRESH_SECONDS more (secret mode), its tokens live ``token_seconds``,
+    and verifiers allow LEEWAY_SECONDS. Raises signing_keys.Conflict for a kid never published.
+    """
+    at = int(time.time()) + KEY_REFRESH_SECONDS + settings().token_seconds + LEEWAY_SECONDS
+    signing_keys.retire(kid, at)
+    return at
+
+
 def reset():
-    _public_key.cache_clear()
+    """Forget every per-container cache (tests: each function is its own container)."""
+    _kms_key.cache_clear()
+    _secret_key.clear()
+    _verifying.clear()
