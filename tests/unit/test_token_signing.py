@@ -119,3 +119,16 @@ def test_a_token_naming_an_unpublished_or_malformed_key_is_refused(client, kid):
     forged = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": kid})
     reply = client.raw("GET", "/v2/team/app/tags/list", headers=bearer(forged))
     assert (reply.status, reply.error_codes) == (401, ["UNAUTHORIZED"])
+
+
+def test_the_admin_cli_lists_the_published_keys_and_retires_one(client, monkeypatch, capsys):
+    from registry_admin import cli
+
+    kid = kid_of(client.token("repository:team/app:pull"))
+    monkeypatch.setenv("METADATA_TABLE", config.settings().table)
+    assert cli.main(["signing-key", "list", "--json"]) == 0
+    assert [entry["kid"] for entry in __import__("json").loads(capsys.readouterr().out)] == [kid]
+    assert cli.main(["signing-key", "retire", kid, "--token-seconds", "300"]) == 0
+    retired = signing_keys.get(kid)
+    assert retired["expires_at"] >= int(time.time()) + 300 + tokens.KEY_REFRESH_SECONDS
+    assert cli.main(["signing-key", "retire", "B" * 20]) != 0

@@ -293,14 +293,16 @@ def verify(token: str, audience: str) -> dict:
     return claims
 
 
-def retire(kid: str) -> int:
+def retire(kid: str, token_seconds: int | None = None) -> int:
     """Retire a published key once every token it may still sign has expired; returns that epoch second.
 
     Counted from now: a token-function container may sign with it for up to
-    KEY_REFRESH_SECONDS more (secret mode), its tokens live ``token_seconds``,
-    and verifiers allow LEEWAY_SECONDS. Raises signing_keys.Conflict for a kid never published.
+    KEY_REFRESH_SECONDS more (secret mode), its tokens live ``token_seconds``
+    (default: this stack's TokenSeconds), and verifiers allow LEEWAY_SECONDS.
+    Raises signing_keys.Conflict for a kid never published.
     """
-    at = int(time.time()) + KEY_REFRESH_SECONDS + settings().token_seconds + LEEWAY_SECONDS
+    lifetime = settings().token_seconds if token_seconds is None else token_seconds
+    at = int(time.time()) + KEY_REFRESH_SECONDS + lifetime + LEEWAY_SECONDS
     signing_keys.retire(kid, at)
     return at
 
