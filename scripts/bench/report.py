@@ -171,6 +171,14 @@ def section_coldstart(cold: dict) -> str:
             parts.append("The interpreter running the benchmark, with every development package: botocore imports `awscrt` (from the "
                          "SAM CLI) when it is installed, which Lambda's runtime does not have.")
         parts.append(_coldstart_table(env, cold["goal_ratio"]))
+        if env.get("packages"):
+            parts.append("What the libraries alone add to `import boto3`, timed in the same rounds (the floor for a function that "
+                         "imports them at INIT): " + "; ".join(f"{p['probe']}: {p['cpu_ms']:.0f} ms CPU, {p['ratio']:.2f}×"
+                                                               for p in env["packages"]) + ". Every function but `token` "
+                         "and `verify` imports both at INIT (each of its authenticated requests verifies a token with PyJWT), so "
+                         "the last figure is its floor; `token` and `verify` import Powertools only. Where that floor is over "
+                         f"{cold['goal_ratio']}×, the goal cannot be met while the architecture keeps Powertools and PyJWT; on this "
+                         "shared machine the ratios also scatter by about ±0.2 between runs.")
         parts.append(f"A pull after every function is cold starts {', '.join(pull['functions'])}: their imports add up to "
                      f"{pull['import_cpu_ms']:.0f} ms CPU ({pull['import_cpu_ms'] / pull['boto3_cpu_ms']:.2f}× the "
                      f"{len(pull['functions'])} `import boto3` they cannot avoid, {pull['boto3_cpu_ms']:.0f} ms), plus "
@@ -297,7 +305,7 @@ def _glance_cost(cost: dict) -> list[str]:
     cheaper = min(cost["mixes"].items(), key=lambda kv: kv[1]["total"])
     return [f"A million pulls of a {costs.LAYERS}-layer image ({label}) cost about {usd(mix['total'])} (bytes out excluded); the largest "
             f"line is {top} at {usd(amount)} ({amount / mix['total']:.0%}). Cheapest mode ({cheaper[0]}): {usd(cheaper[1]['total'])}. "
-            "Idle: $1.00 a month for the KMS key, plus storage."]
+            "Idle: $2.00 a month for the two KMS keys ($0.40 more for the secret with TokenSigning=secret), plus storage."]
 
 
 def section_glance(results: dict) -> str:
