@@ -225,10 +225,26 @@ def _load_der(der: bytes):
     return load_der_public_key(der)
 
 
+def _current_key() -> tuple[str, bytes]:
+    """(kid, DER public key) the token function signs with now, published (first use: as before a signature)."""
+    if settings().token_signing == "secret":
+        kid, private_key = _secret_signer()
+        return kid, public_der(private_key)
+    return _kms_key()
+
+
 def jwks() -> dict:
-    """Every published key that still verifies, as a JSON Web Key Set (RFC 7517), so others can verify our tokens."""
+    """Every published key that still verifies, as a JSON Web Key Set (RFC 7517), so others can verify our tokens.
+
+    The current signing key is listed even before the first token (it is published then), unless it was retired.
+    """
+    current_kid = _current_key()[0]
+    entries = signing_keys.published()
+    if current_kid not in {entry["kid"] for entry in entries}:
+        # Published a moment ago, and the Query (eventually consistent) may not see it yet: read it consistently.
+        entries += [entry for entry in [signing_keys.get(current_kid)] if entry is not None]
     found = []
-    for entry in signing_keys.published():
+    for entry in entries:
         numbers = _load_der(entry["public_key"]).public_numbers()
         found.append({
             "kty": "EC",
