@@ -39,7 +39,7 @@ from registry.accounts import AccountError
 from registry.errors import RegistryError
 from registry.references import parse_name
 from registry.services.repositories import DESCRIPTION_MAX
-from registry.storage import dynamo, principals, search_index, signing_keys
+from registry.storage import catalog_index, dynamo, principals, search_index, signing_keys
 
 PROG = "registry-admin"
 LOCAL_STACK_FILE_ENV = "REGISTRY_LOCAL_STACK_FILE"
@@ -273,10 +273,21 @@ def user_enable(args) -> int:
 
 def user_delete(args) -> int:
     _require_user(args.name)
-    if not args.yes and not _confirm(f"Delete user {args.name} and all their access tokens?"):
+    pushed = accounts.namespace_repositories(args.name)
+    if pushed and not args.force:
+        # accounts.delete_user refuses too; asking first would be pointless.
+        accounts.delete_user(args.name)
+    question = f"Delete user {args.name}, their grants and access tokens"
+    if pushed:
+        question += f", and the {len(pushed)} repositories of {args.name}/ ({', '.join(pushed[:5])}{', …' if len(pushed) > 5 else ''})"
+    question += "?"
+    if not args.yes and not _confirm(question):
         raise CliError(f"{args.name} not deleted (answer y, or pass --yes)")
-    accounts.delete_user(args.name)
-    print(f"deleted user {args.name} and their access tokens")
+    deleted = accounts.delete_user(args.name, force=args.force)
+    print(f"deleted user {args.name}, their access tokens and {len(deleted['grants'])} grant(s)")
+    if deleted["repositories"]:
+        names = ", ".join(deleted["repositories"])
+        print(f"deleted {len(deleted['repositories'])} repositories of {args.name}/: {names} (blob bytes are left for garbage collection)")
     return 0
 
 
@@ -502,6 +513,23 @@ def repo_show(args) -> int:
     return 0
 
 
+def reindex(args) -> int:
+    result = catalog_index.rebuild()
+    if getattr(args, "json", False):
+        _print_json(result)
+        return 0
+    print(
+        f"catalog index: {result['repositories']} repositories, {result['added']} entries added, {result['removed']} removed; "
+        f"{result['orphan_grants']} grant(s) of deleted users removed"
+    )
+    for namespace in result["orphan_namespaces"]:
+        print(
+            f"warning: {namespace}/ holds repositories but there is no user {namespace}: a user created with that name would own them",
+            file=sys.stderr,
+        )
+    return 0
+
+
 # --- the parser ----------------------------------------------------------------------------------------
 
 EPILOG = f"""\
@@ -514,6 +542,8 @@ examples:
   {PROG} --local repo official library/busybox --on
   {PROG} --local repo show library/busybox --json
   {PROG} --table registry-metadata user list --json
+  {PROG} --stack registry user delete alice --force
+  {PROG} --stack registry reindex
 
 The target and --json may come before the command or after it.
 """
@@ -542,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
-    groups = parser.add_subparsers(dest="group", metavar="{user,token,repo,signing-key}", required=True)
+    groups = parser.add_subparsers(dest="group", metavar="{user,token,repo,reindex,signing-key}", required=True)
 
     def command(subparsers, name, handler, help_text):
         sub = subparsers.add_parser(name, parents=[common], help=help_text, description=help_text)
@@ -562,9 +592,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--password-stdin", action="store_true", help=password_help)
     command(user, "disable", user_disable, "refuse a user's sign-ins (password and tokens)").add_argument("name")
     command(user, "enable", user_enable, "allow a disabled user to sign in again").add_argument("name")
-    sub = command(user, "delete", user_delete, "delete a user and their access tokens")
+    delete_help = "delete a user, their grants and access tokens (refused while their namespace holds repositories)"
+    sub = command(user, "delete", user_delete, delete_help)
     sub.add_argument("name")
     sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    sub.add_argument(
+        "--force", action="store_true", help="also delete the repositories of the user's namespace NAME/… (blob bytes stay for garbage collection)"
+    )
     command(user, "list", user_list, "list users")
     sub = command(user, "admin", user_admin, "make a user an admin, or not")
     sub.add_argument("name")
@@ -616,6 +650,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("name")
     sub.add_argument("user")
     command(repo, "show", repo_show, "a repository's description, stars, official flag, visibility and grants").add_argument("name")
+
+    sub = groups.add_parser(
+        "reindex",
+        parents=[common],
+        help="rebuild the catalog index from the catalog (once after upgrading; idempotent)",
+        description="Rebuild the catalog index (VISIBLE#…, GRANTEE#…, USER#…/GRANT#…) from the catalog items, and remove grants "
+        "of users that no longer exist. Needed once for repositories pushed before the index existed; safe to repeat.",
+    )
+    sub.set_defaults(handler=reindex)
 
     signing = groups.add_parser("signing-key", help="the published token signing keys (rotation)").add_subparsers(
         dest="command", metavar="COMMAND", required=True

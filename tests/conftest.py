@@ -121,3 +121,13 @@ def verifier(moto):
     from local_stack.queues import Poller
 
     return Poller.for_template()
+
+
+@pytest.fixture
+def limits(monkeypatch, aws_env):
+    """Pull rate limits small enough to reach: anonymous 3 a minute, signed in 5."""
+    monkeypatch.setenv("RATE_LIMIT_ANONYMOUS", "3;w=60")
+    monkeypatch.setenv("RATE_LIMIT_AUTHENTICATED", "5;w=60")
+    config.settings.cache_clear()
+    yield
+    config.settings.cache_clear()

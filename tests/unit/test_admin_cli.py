@@ -587,3 +587,60 @@ def test_repo_describe_refuses_long_texts_and_star_unknown_users(admin_cli, push
     status, _, err = admin_cli("repo", "star", "library/busybox", "nobody")
     assert status == 1 and "no user nobody" in err
     assert "stars" not in principals.repository("library/busybox")
+
+
+# --- deleting a user with a namespace; reindexing ---------------------------------------------------------
+
+
+def _catalog(client) -> list[str]:
+    return client.request("GET", "/v2/_catalog").json()["repositories"]
+
+
+def test_user_delete_refuses_a_namespace_with_repositories_and_force_deletes_them(admin_cli, client):
+    from tests.clients import Client
+
+    create_user(admin_cli, "alice")
+    alice = Client(client.gateway, ("alice", PASSWORD))
+    alice.push_image("alice/app", "v1")
+    client.push_image("team/app", "v1")
+    assert admin_cli("repo", "grant", "team/app", "alice", "pull")[0] == 0
+    status, _, err = admin_cli("user", "delete", "alice", "--yes")
+    assert status == 1 and "--force" in err and "alice/app" in err
+    assert principals.get_user("alice") is not None and "alice/app" in _catalog(client)
+
+    status, out, err = admin_cli("user", "delete", "alice", "--yes", "--force")
+    assert status == 0, err
+    assert "alice/app" in out
+    assert _catalog(client) == ["team/app"]
+    assert client.request("GET", "/v2/alice/app/tags/list").error_codes == ["NAME_UNKNOWN"]
+    assert "alice" not in (principals.repository("team/app").get("grants") or {})
+
+    create_user(admin_cli, "alice")  # the successor
+    successor = Client(client.gateway, ("alice", PASSWORD))
+    assert _catalog(successor) == []
+    assert successor.request("GET", "/v2/team/app/manifests/v1").status == 401
+
+
+def test_reindex_lists_repositories_pushed_before_the_index_and_drops_grants_of_deleted_users(admin_cli, client, anonymous):
+    from registry.storage import catalog_index, dynamo
+
+    client.push_image("legacy/app", "v1")
+    assert admin_cli("repo", "visibility", "legacy/app", "public")[0] == 0
+    # What a table written by an earlier version holds: the catalog item (with a grant to a
+    # user deleted back then), no index entries.
+    dynamo.batch_delete(catalog_index.entries("legacy/app", principals.repository("legacy/app")))
+    aws.dynamodb().update_item(
+        TableName=resources.TABLE_NAME,
+        Key=dynamo.encode(keys.catalog_key("legacy/app")),
+        UpdateExpression="SET grants = :grants",
+        ExpressionAttributeValues=dynamo.encode({":grants": {"ghost": "push"}}),
+    )
+    assert _catalog(anonymous) == []
+
+    status, out, err = admin_cli("reindex")
+    assert status == 0, err
+    assert "1 grant(s) of deleted users removed" in out
+    assert _catalog(anonymous) == ["legacy/app"]
+    assert "ghost" not in principals.repository("legacy/app").get("grants")
+    status, out, _ = admin_cli("--json", "reindex")
+    assert status == 0 and json.loads(out)["added"] == 0 and json.loads(out)["removed"] == 0

@@ -120,7 +120,7 @@ def test_manifest_push_checks_all_blobs_in_one_batch_and_writes_in_one_transacti
 
 def test_direct_upload_part_urls_list_and_completion_have_fixed_budgets(client, aws_calls, monkeypatch):
     """Part URLs: the session read (+ the multipart start, once); a listing: + one ListParts;
-    completion of a small blob: ListParts, Complete, the session's two saves, one ranged read,
+    completion of a small blob: the assembly claim, ListParts, Complete, the session's two saves, one ranged read,
     the blob check, the copy, the link transaction and the staging delete."""
     import requests
 
@@ -139,6 +139,7 @@ def test_direct_upload_part_urls_list_and_completion_have_fixed_budgets(client, 
     assert calls == sorted(
         [
             ("dynamodb", "GetItem"),  # the session
+            ("dynamodb", "UpdateItem"),  # this request claims the assembly
             ("s3", "ListParts"),
             ("s3", "CompleteMultipartUpload"),
             ("dynamodb", "PutItem"),  # verification begins
@@ -219,3 +220,26 @@ def test_in_secret_mode_a_token_costs_no_signing_call(client, aws_calls, monkeyp
         ("secretsmanager", "GetSecretValue"),
     ]
     assert sorted(aws_calls.calls) == [("dynamodb", "BatchGetItem"), ("dynamodb", "BatchGetItem")]
+
+
+def test_a_catalog_page_of_a_user_who_sees_one_of_many_repositories_reads_about_n_items(client, aws_calls):
+    """300 private repositories and one the user owns: 1 GetItem and 3 Queries of at most n+1 items, not a walk of the catalog."""
+    from registry import accounts, aws
+    from registry.references import Digest
+    from registry.storage import metadata
+    from scripts.bench.counting import AwsRecorder
+    from tests.clients import Client
+
+    body = b'{"schemaVersion":2}'
+    record = {"media_type": "application/vnd.oci.image.manifest.v1+json", "size": len(body), "body": body}
+    for n in range(300):
+        metadata.put_manifest(f"private/r{n:03d}", Digest.of(body), record, "v1")
+    accounts.create_user("alice", "alice-password")
+    metadata.put_manifest("alice/app", Digest.of(body), record, "v1")
+    alice = Client(client.gateway, ("alice", "alice-password"))
+    alice.authorize("/v2/_catalog")
+    recorder = AwsRecorder().attach(aws.dynamodb())
+    reply, calls = measure(aws_calls, alice, "GET", "/v2/_catalog?n=10")
+    assert reply.json() == {"repositories": ["alice/app"]} and reply.header("link") is None
+    assert calls == [("dynamodb", "GetItem"), ("dynamodb", "Query"), ("dynamodb", "Query"), ("dynamodb", "Query")]
+    assert recorder.snapshot().items_read <= 1 + 3 * 11

@@ -187,3 +187,24 @@ def test_a_search_with_the_most_words_reads_at_most_one_partition_per_word(clien
 
     assert [r["name"] for r in reply.json()["results"]] == ["team/app"]
     assert counted.calls.count(("dynamodb", "Query")) <= search_service.GRAMS_MAX + search_service.WORDS_MAX
+
+
+def test_a_one_letter_search_reads_a_bounded_number_of_candidates_whatever_the_registry_holds(client, counted, monkeypatch):
+    """Stand-in bound (MATCHES_MAX 5, same code path as 1,000): more matching repositories
+    than the bound cost no more calls than exactly the bound."""
+    from registry.storage import search_index
+
+    monkeypatch.setattr(search_service, "MATCHES_MAX", 5)
+
+    def calls_for(count: int) -> list:
+        for i in range(count):
+            search_index.add_repository(f"team/a{i:03d}")
+        counted.calls.clear()
+        reply = Client(client.gateway, None).raw("GET", "/v1/search?q=a")
+        assert reply.status == 200
+        return sorted(counted.calls)
+
+    few = calls_for(5)
+    many = calls_for(40)
+    assert many == few
+    assert many.count(("dynamodb", "BatchGetItem")) == 1 and many.count(("dynamodb", "Query")) <= 2

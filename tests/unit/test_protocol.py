@@ -25,15 +25,6 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 IMAGES_ONLY = {"accept": f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"}
 
 
-@pytest.fixture
-def limits(monkeypatch, aws_env):
-    monkeypatch.setenv("RATE_LIMIT_ANONYMOUS", "3;w=60")
-    monkeypatch.setenv("RATE_LIMIT_AUTHENTICATED", "5;w=60")
-    config.settings.cache_clear()
-    yield
-    config.settings.cache_clear()
-
-
 # --- a reference that is neither a tag nor a digest ----------------------------------------
 
 

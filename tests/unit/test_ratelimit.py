@@ -6,20 +6,10 @@ import json
 
 import pytest
 
-from registry import accounts, config, ratelimit
+from registry import accounts, ratelimit
 from tests.clients import Client
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-
-
-@pytest.fixture
-def limits(monkeypatch, aws_env):
-    """Anonymous 3 pulls a minute, signed in 5 — the issue's example."""
-    monkeypatch.setenv("RATE_LIMIT_ANONYMOUS", "3;w=60")
-    monkeypatch.setenv("RATE_LIMIT_AUTHENTICATED", "5;w=60")
-    config.settings.cache_clear()
-    yield
-    config.settings.cache_clear()
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from registry.auth.pseudonym import pseudonym
 from registry.config import settings
-from registry.storage import principals
+from registry.storage import catalog_index, principals
 from registry.storage.dynamo import Conflict
 
 USER_PATTERN = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
@@ -213,9 +213,48 @@ def _update(user: str, **changes):
         raise AccountError(f"no user {user}") from None
 
 
-def delete_user(user: str):
-    if not principals.delete_user(user):
+def namespace_repositories(user: str) -> list[str]:
+    """Repositories (pushed to) in ``user``'s namespace ``<user>/…``."""
+    return [item["sk"] for item in catalog_index.namespace_items(user) if "created" in item]
+
+
+def delete_user(user: str, force: bool = False) -> dict:
+    """Delete a user so that nothing of theirs passes to a later user of the same name.
+
+    Removes their grants (from each repository and from the catalog index),
+    their access and refresh tokens, and the catalog items of their namespace
+    ``<user>/…``. A namespace that still holds repositories is refused unless
+    ``force``, which deletes those repositories (``catalog_index.delete_repository``:
+    tags, manifests, links, index and search entries; blob bytes stay for
+    garbage collection). Grants go first, the user item next (no new grant
+    can name the user after that), then the grants again (any made
+    meanwhile) and the rest, so a run that stops half-way can be repeated.
+    Returns {"repositories": names deleted, "grants": repositories whose grant was removed}.
+    """
+    if principals.get_user(user) is None:
         raise AccountError(f"no user {user}")
+    items = catalog_index.namespace_items(user)
+    pushed = [item["sk"] for item in items if "created" in item]
+    if pushed and not force:
+        shown = ", ".join(pushed[:5]) + (f" and {len(pushed) - 5} more" if len(pushed) > 5 else "")
+        raise AccountError(
+            f"the namespace {user}/ holds {len(pushed)} repositories ({shown}): a user created later with this name "
+            "would own them; delete them first, or pass --force to delete them with the user"
+        )
+    revoked = _drop_grants(user)
+    principals.delete_user_item(user)
+    revoked += _drop_grants(user)
+    for item in items:
+        catalog_index.delete_repository(item["sk"], item)
+    principals.delete_user(user)
+    return {"repositories": pushed, "grants": sorted(set(revoked))}
+
+
+def _drop_grants(user: str) -> list[str]:
+    names = catalog_index.user_grants(user)
+    for name in names:
+        principals.set_repository_access(name, grant=(user, None))
+    return names
 
 
 def list_users() -> list[dict]:
@@ -431,11 +470,18 @@ def set_visibility(name: str, visibility: str):
 
 
 def grant(name: str, user: str, action: str):
+    """Let ``user`` pull or push ``name``; at most ``catalog_index.GRANTS_MAX`` users per repository."""
     if action not in GRANTS:
         raise AccountError(f"a grant is one of {', '.join(GRANTS)}")
     if principals.get_user(user) is None:
         raise AccountError(f"no user {user}")
-    principals.set_repository_access(name, grant=(user, action))
+    grants = (principals.repository(name) or {}).get("grants") or {}
+    if user not in grants and len(grants) >= catalog_index.GRANTS_MAX:
+        raise AccountError(f"{name} has {len(grants)} grants, the most a repository may hold; revoke one first")
+    try:
+        principals.set_repository_access(name, grant=(user, action))
+    except principals.NoSuchUser:
+        raise AccountError(f"no user {user}") from None
 
 
 def revoke(name: str, user: str):

@@ -25,7 +25,14 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
                                           (index <index> lists manifest <child>)
     CATALOG            <name>             created, updated, visibility, grants,
                                           description, stars, official
-                                          (one per repository; grants: user -> pull|push)
+                                          (one per repository; grants: user -> pull|push;
+                                          access_version counts access changes)
+    VISIBLE#all        <name>             (every repository pushed to: admins, and a
+                                          user's namespace by begins_with <user>/)
+    VISIBLE#public     <name>             (pushed to, visibility set to public)
+    VISIBLE#default    <name>             (pushed to, no visibility set: listed to
+                                          everyone while DEFAULT_VISIBILITY is public)
+    GRANTEE#<user>     <name>             (pushed to, <user> holds a grant on it)
     STAR#<name>        <user>             (one per user who starred the repository)
     GRAM#<gram>        <name>             (the name contains <gram>: every 1 to 3
                                           character substring, for substring search)
@@ -38,6 +45,8 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
     USER#<user>        TOKEN#<id>         secret_sha256, scope, description, created,
                                           revoked, expires_at (TTL, optional)
     USER#<user>        REFRESH#<id>       secret_sha256, token_id, expires_at (TTL)
+    USER#<user>        GRANT#<name>       action: every grant the user holds, pushed
+                                          to or not (found and removed with the user)
     SIGNING_KEY        <kid>              public_key (DER), published, expires_at (TTL,
                                           set when retired): a token signing key's
                                           public half (registry.storage.signing_keys;
@@ -50,7 +59,11 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
                                           the user-name field)
 
 A blob is served only through its repository link: the link is the access
-check. Tags carry a copy of the manifest so a pull by tag is one read.
+check. The ``VISIBLE#`` and ``GRANTEE#`` partitions are the catalog's indexes: a
+caller's catalog page merges the partitions they may see, so it reads about
+``n`` items whatever the size of the registry; they are written in the same
+transaction as the catalog item they mirror (``registry.storage.catalog_index``).
+Tags carry a copy of the manifest so a pull by tag is one read.
 
 Sizes. DynamoDB refuses an item over 400 KB, a partition key over 2,048 bytes
 and a sort key over 1,024 (AWS docs, "Service, account, and table quotas in
@@ -157,6 +170,30 @@ def refresh_token_key(user: str, token_id: str) -> dict:
 def throttle_key(kind: str, pseudonym: str) -> dict:
     """``pseudonym``: a keyed hash (registry.auth.pseudonym), 43 characters; never a raw client value."""
     return {"pk": f"THROTTLE#{kind}#{pseudonym}", "sk": "THROTTLE"}
+
+
+VISIBLE_ALL_PK = "VISIBLE#all"
+VISIBLE_PUBLIC_PK = "VISIBLE#public"
+VISIBLE_DEFAULT_PK = "VISIBLE#default"
+GRANTEE_PREFIX = "GRANTEE#"
+GRANT_PREFIX = "GRANT#"
+
+
+def visible_key(pk: str, name: str) -> dict:
+    """An entry of one of the ``VISIBLE#…`` catalog indexes."""
+    return {"pk": pk, "sk": name}
+
+
+def grantee_pk(user: str) -> str:
+    return f"{GRANTEE_PREFIX}{user}"
+
+
+def grantee_key(user: str, name: str) -> dict:
+    return {"pk": grantee_pk(user), "sk": name}
+
+
+def user_grant_key(user: str, name: str) -> dict:
+    return {"pk": user_pk(user), "sk": f"{GRANT_PREFIX}{name}"}
 
 
 def star_key(name: str, user: str) -> dict:

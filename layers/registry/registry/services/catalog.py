@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from registry import accounts, inputs
+from registry import inputs, keys
+from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response, link_header
 from registry.references import parse_name
@@ -29,44 +30,50 @@ def _page(path: str, key: str, items: list[str], more: bool, limit: int, extra: 
     return Response.json(200, {**extra, key: items}, headers)
 
 
-def _pull_filter(request: Request):
-    """A predicate on catalog items: may the caller pull this repository?"""
+# The longest repository name; a longer ``last`` cuts to it without changing the
+# page (no name sorts between the cut and the whole), and stays a valid
+# DynamoDB sort key (1,024 bytes at most: 255 characters of UTF-8 fit).
+_NAME_MAX = 255
+
+
+def _pull_filter(request: Request) -> list[tuple[str, str]]:
+    """The catalog index partitions the caller may list, as (partition, sort-key prefix) pairs.
+
+    Everything for an admin or with authentication off; otherwise the public
+    repositories (and those without a visibility while the default is public),
+    plus, for a signed-in user, their namespace and their grants. A caller
+    sees exactly the union: each partition holds only names they may pull.
+    """
     caller = request.caller
     if caller is None or caller.unrestricted:
-        return lambda item: "created" in item
+        return [(keys.VISIBLE_ALL_PK, "")]
     user = principals.get_user(caller.user) if caller.user else None
-    principal = accounts.Principal(caller.user, bool(user and user.get("admin")))
-    return lambda item: "created" in item and "pull" in accounts.allowed_actions(principal, item["sk"], item)
-
-
-# At most this many catalog items are examined per request: a caller who may
-# pull few of many repositories gets a short page and a Link to go on from,
-# so a page's cost is bounded whatever the size of the registry.
-EXAMINE_MAX = 2 * MAX_PAGE
+    if user and user.get("admin"):
+        return [(keys.VISIBLE_ALL_PK, "")]
+    streams = [(keys.VISIBLE_PUBLIC_PK, "")]
+    if settings().default_visibility == "public":
+        streams.append((keys.VISIBLE_DEFAULT_PK, ""))
+    if user:
+        streams += [(keys.VISIBLE_ALL_PK, f"{caller.user}/"), (keys.grantee_pk(caller.user), "")]
+    return streams
 
 
 def repositories(request: Request) -> Response:
-    """Repositories the caller may pull, in lexical order, ``limit`` at a time."""
+    """Repositories the caller may pull, in lexical order, ``limit`` at a time.
+
+    At most 1 GetItem (the caller's admin flag) and 4 Query calls of
+    ``limit + 1`` index items each, whatever the size of the registry; the
+    next page's ``last`` is the last name returned (or the index key a
+    truncated Query stopped at), always a name the caller may pull.
+    """
     limit = page_size(request)
     if limit == 0:
         return Response.json(200, {"repositories": []})
-    visible = _pull_filter(request)
-    names: list[str] = []
-    last, more, examined = request.arg("last"), True, 0
-    while more and len(names) < limit and examined < EXAMINE_MAX:
-        items, more = metadata.list_repositories(min(limit, EXAMINE_MAX - examined), last)
-        for position, item in enumerate(items):
-            examined += 1
-            last = item["sk"]
-            if visible(item):
-                names.append(item["sk"])
-                if len(names) == limit:
-                    more = more or position < len(items) - 1
-                    break
+    last = (request.arg("last") or "")[:_NAME_MAX] or None
+    names, after = metadata.list_repositories(_pull_filter(request), limit, last)
     headers = {}
-    if more:
-        # ``last`` is the last name examined, visible or not: the next page starts after it.
-        headers["Link"] = link_header("/v2/_catalog", {"n": limit, "last": last})
+    if after is not None:
+        headers["Link"] = link_header("/v2/_catalog", {"n": limit, "last": after})
     return Response.json(200, {"repositories": names}, headers)
 
 

@@ -150,7 +150,7 @@ def put(request: Request, name: str, reference: str) -> Response:
         # Before the manifest, so a failure here is retried with the push; entries for
         # a repository that then never appears are ignored by search (no "created").
         search_index.add_repository(name)
-    metadata.put_manifest(name, digest, record, None if isinstance(ref, Digest) else ref, referrer, manifest.manifests)
+    metadata.put_manifest(name, digest, record, None if isinstance(ref, Digest) else ref, referrer, manifest.manifests, repository)
     metrics.add(metrics.PUSHES)
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": str(digest)}
     if manifest.subject is not None:

@@ -32,7 +32,11 @@ WORDS_MAX = 10
 # (spread over the term): the intersection only narrows candidates, and each
 # candidate name is checked against the whole term anyway.
 GRAMS_MAX = 4
-
+# Each partition is read up to this many names (one Query), and at most this many
+# matches are looked up (10 BatchGetItem calls): a term as common as one letter is
+# answered from the first 1,000 candidates in name order, so a search's cost does
+# not grow with the registry. Refine the term to see past them.
+MATCHES_MAX = 1000
 
 def ping(request: Request) -> Response:
     return Response.json(200, {"standalone": True}, {"X-Docker-Registry-Standalone": "true"})
@@ -91,20 +95,20 @@ def _spread(grams: list[str], count: int) -> list[str]:
 def matching_names(term: str) -> set[str]:
     """Names containing ``term`` or whose description has it as a word; reads only the term's partitions.
 
-    At most GRAMS_MAX gram partitions and WORDS_MAX word partitions (the term is
-    checked by ``_checked_term`` first).
+    At most GRAMS_MAX gram partitions and WORDS_MAX word partitions, each read up
+    to MATCHES_MAX names (the term is checked by ``_checked_term`` first).
     """
     term = term.lower()
     found: set[str] = set()
     if term:
         if len(term) <= search_index.GRAM_MAX:
-            candidates = search_index.names_with_gram(term)
+            candidates = search_index.names_with_gram(term, MATCHES_MAX)
         else:
             size = search_index.GRAM_MAX
             in_order = list(dict.fromkeys(term[i : i + size] for i in range(len(term) - size + 1)))
             candidates = None
             for gram in _spread(in_order, GRAMS_MAX):
-                names = search_index.names_with_gram(gram)
+                names = search_index.names_with_gram(gram, MATCHES_MAX)
                 candidates = names if candidates is None else candidates & names
                 if not candidates:
                     break
@@ -113,7 +117,7 @@ def matching_names(term: str) -> set[str]:
     if wanted:
         by_word = None
         for word in sorted(wanted):
-            names = search_index.names_with_word(word)
+            names = search_index.names_with_word(word, MATCHES_MAX)
             by_word = names if by_word is None else by_word & names
             if not by_word:
                 break
@@ -127,7 +131,7 @@ def search(request: Request) -> Response:
     page = _positive(request, "page", 1, 10_000)
     principal = _principal(request)
     open_registry = not settings().auth_enabled  # authentication off: everything is visible
-    names = sorted(matching_names(term))
+    names = sorted(matching_names(term))[:MATCHES_MAX]
     items = dynamo.get_many([keys.catalog_key(name) for name in names])
     visible = [
         item

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import time
 
+from botocore.exceptions import ClientError
+
 from registry import aws, keys
 from registry.config import settings
 from registry.references import Digest
-from registry.storage import dynamo
+from registry.storage import catalog_index, dynamo
 from registry.storage.dynamo import Conflict  # noqa: F401 - part of this module's interface
 
 # --- manifests and tags ----------------------------------------------------------
@@ -44,7 +46,13 @@ def check_references(name: str, blobs: list[Digest], manifests: list[Digest]) ->
     return missing, repository
 
 
-def put_manifest(name: str, digest: Digest, record: dict, tag: str | None, referrer: dict | None = None, children=()):
+_UNREAD = object()
+# A first push that lost to a concurrent access change or first push is retried
+# on a fresh read of the catalog item this many times.
+_PUSH_ATTEMPTS = 5
+
+
+def put_manifest(name: str, digest: Digest, record: dict, tag: str | None, referrer: dict | None = None, children=(), repository=_UNREAD):
     """Store the manifest, move ``tag`` to it and list the repository, in one transaction.
 
     All or nothing: a pull never sees a tag pointing at a manifest not stored.
@@ -53,20 +61,15 @@ def put_manifest(name: str, digest: Digest, record: dict, tag: str | None, refer
     index's manifests) are recorded first, in batches: an index too large for
     one transaction still gets them, and a failed transaction leaves at most
     harmless extra child records that a retry rewrites.
+
+    ``repository`` is the catalog item as the caller read it (None: absent).
+    The first push of a repository also writes its catalog index entries
+    (``catalog_index``), on the condition that the item is still as read; a
+    push that loses that race re-reads the item and tries again.
     """
     now = int(time.time())
     dynamo.batch_put([{**keys.child_key(name, child, digest), "created": now} for child in children])
-    writes = [
-        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode({**keys.manifest_key(name, digest), **record, "created": now})}},
-        {
-            "Update": {
-                "TableName": dynamo.table(),
-                "Key": dynamo.encode(keys.catalog_key(name)),
-                "UpdateExpression": "SET updated = :now, created = if_not_exists(created, :now)",
-                "ExpressionAttributeValues": dynamo.encode({":now": now}),
-            }
-        },
-    ]
+    writes = [{"Put": {"TableName": dynamo.table(), "Item": dynamo.encode({**keys.manifest_key(name, digest), **record, "created": now})}}]
     if tag is not None:
         tag_item = {**keys.tag_key(name, tag), **record, "digest": str(digest), "updated": now}
         writes.append({"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(tag_item)}})
@@ -74,7 +77,39 @@ def put_manifest(name: str, digest: Digest, record: dict, tag: str | None, refer
         subject = Digest.parse(record["subject"])
         item = {**keys.referrer_key(name, subject, digest), **referrer, "digest": str(digest)}
         writes.append({"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(item)}})
-    dynamo.transact(writes)
+    if repository is _UNREAD:
+        repository = dynamo.get(keys.catalog_key(name), consistent=True)
+    for attempt in range(_PUSH_ATTEMPTS):
+        try:
+            index = catalog_index.changes(name, repository, {**(repository or {}), "created": now})
+            dynamo.transact([_list_repository(name, repository, now), *writes, *index])
+            return
+        except ClientError as exc:
+            if not catalog_index.condition_failed(exc, 0) or attempt == _PUSH_ATTEMPTS - 1:
+                raise
+            repository = dynamo.get(keys.catalog_key(name), consistent=True)
+
+
+def _list_repository(name: str, repository: dict | None, now: int) -> dict:
+    """The catalog item's update: ``created`` on the first push, ``updated`` on every push.
+
+    Conditional: an existing repository must still exist; a new one must still
+    be new and without access changes since ``repository`` was read, since its
+    index entries are derived from that read.
+    """
+    if repository is not None and "created" in repository:
+        condition, values = "attribute_exists(created)", {}
+    else:
+        condition, values = catalog_index.unchanged_condition(repository)
+    return {
+        "Update": {
+            "TableName": dynamo.table(),
+            "Key": dynamo.encode(keys.catalog_key(name)),
+            "UpdateExpression": "SET updated = :now, created = if_not_exists(created, :now)",
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": dynamo.encode({":now": now, **values}),
+        }
+    }
 
 
 def delete_tag(name: str, tag: str) -> bool:
@@ -130,9 +165,13 @@ def repository_exists(name: str) -> bool:
     return item is not None and "created" in item
 
 
-def list_repositories(limit: int, last: str | None) -> tuple[list[dict], bool]:
-    """Catalog items (``sk`` is the name; visibility and grants decide who sees it)."""
-    return dynamo.query_page(keys.CATALOG_PK, "", limit, last)
+def list_repositories(streams: list[tuple[str, str]], limit: int, last: str | None) -> tuple[list[str], str | None]:
+    """Names of repositories after ``last`` in the catalog index partitions ``streams``, merged.
+
+    Returns (at most ``limit`` names, the ``last`` of the next page or None);
+    see ``catalog_index.page``: one Query per stream.
+    """
+    return catalog_index.page(streams, limit, last)
 
 
 # --- blobs ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import time
 from botocore.exceptions import ClientError
 
 from registry import aws, keys
-from registry.storage import dynamo
+from registry.storage import catalog_index, dynamo
 from registry.storage.dynamo import Conflict
 
 
@@ -54,8 +54,13 @@ def set_user_pull_limit(user: str, limit: str | None):
     aws.dynamodb().update_item(**args)
 
 
+def delete_user_item(user: str):
+    """Delete the user's own item: sign-ins and new grants to the user fail from now on."""
+    dynamo.delete(keys.user_key(user))
+
+
 def delete_user(user: str) -> bool:
-    """Delete the user and everything under it (access and refresh tokens)."""
+    """Delete the user and everything under it (access and refresh tokens, grant records)."""
     found = False
     while True:
         items, more = dynamo.query_page(keys.user_pk(user), "", 1000, None)
@@ -188,42 +193,70 @@ def repositories(names: list[str]) -> list[dict | None]:
     return dynamo.get_many([keys.catalog_key(name) for name in names])
 
 
+# A conditional write that lost to a concurrent push or access change is retried
+# on a fresh read this many times (each loser sees the winner's change).
+_ACCESS_ATTEMPTS = 5
+
+
+class NoSuchUser(Exception):
+    """A grant names a user that does not exist (or was deleted meanwhile)."""
+
+
 def set_repository_access(name: str, visibility: str | None = None, grant: tuple[str, str | None] | None = None):
     """Set visibility, or grant (user, action) / revoke (user, None).
 
     Creates the catalog item if needed (so access can be set before the first
     push) without ``created``: the repository exists once a manifest is pushed.
+    One transaction writes the catalog item, the catalog index entries it
+    implies once the repository exists (``catalog_index``) and the grantee's
+    ``USER#<user> / GRANT#<name>`` record, on the condition that the item is
+    as read and, for a grant, that the user exists (raises ``NoSuchUser``).
     """
+    for attempt in range(_ACCESS_ATTEMPTS):
+        before = dynamo.get(keys.catalog_key(name), consistent=True)
+        after, writes = _access_writes(name, before, visibility, grant)
+        try:
+            dynamo.transact(writes)
+            return after
+        except ClientError as exc:
+            if grant is not None and grant[1] is not None and catalog_index.condition_failed(exc, 1):
+                raise NoSuchUser(grant[0]) from None
+            if not catalog_index.condition_failed(exc, 0) or attempt == _ACCESS_ATTEMPTS - 1:
+                raise
+
+
+def _access_writes(name: str, before: dict | None, visibility: str | None, grant: tuple[str, str | None] | None) -> tuple[dict, list[dict]]:
+    """(the catalog item after the change, the transaction that makes it)."""
     now = int(time.time())
-    names = {}
-    values = {":now": now}
+    after = dict(before or {})
+    grants = dict(after.get("grants") or {})
+    values = {":now": now, ":one": 1}
     sets = ["access_updated = :now"]
-    removes = []
     if visibility is not None:
+        after["visibility"] = values[":visibility"] = visibility
         sets.append("visibility = :visibility")
-        values[":visibility"] = visibility
+    writes = []
     if grant is not None:
         user, action = grant
-        names["#user"] = user
         if action is None:
-            removes.append("grants.#user")
+            grants.pop(user, None)
+            writes.append({"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.user_grant_key(user, name))}})
         else:
-            # A map attribute must exist before one of its keys can be set.
-            aws.dynamodb().update_item(
-                TableName=dynamo.table(),
-                Key=dynamo.encode(keys.catalog_key(name)),
-                UpdateExpression="SET grants = if_not_exists(grants, :empty)",
-                ExpressionAttributeValues=dynamo.encode({":empty": {}}),
-            )
-            sets.append("grants.#user = :action")
-            values[":action"] = action
-    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-    args = {
+            grants[user] = action
+            exists = {"TableName": dynamo.table(), "Key": dynamo.encode(keys.user_key(user)), "ConditionExpression": "attribute_exists(pk)"}
+            writes.append({"ConditionCheck": exists})
+            record = {**keys.user_grant_key(user, name), "action": action}
+            writes.append({"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(record)}})
+        # The whole map, from the read the condition pins: no separate write to create it first.
+        after["grants"] = values[":grants"] = grants
+        sets.append("grants = :grants")
+    after["access_version"] = int(after.get("access_version") or 0) + 1
+    condition, condition_values = catalog_index.unchanged_condition(before)
+    catalog = {
         "TableName": dynamo.table(),
         "Key": dynamo.encode(keys.catalog_key(name)),
-        "UpdateExpression": expression,
-        "ExpressionAttributeValues": dynamo.encode(values),
+        "UpdateExpression": "SET " + ", ".join(sets) + " ADD access_version :one",
+        "ConditionExpression": condition,
+        "ExpressionAttributeValues": dynamo.encode({**values, **condition_values}),
     }
-    if names:
-        args["ExpressionAttributeNames"] = names
-    aws.dynamodb().update_item(**args)
+    return after, [{"Update": catalog}, *writes, *catalog_index.changes(name, before, after)]

@@ -34,23 +34,20 @@ def add_repository(name: str):
     dynamo.batch_put([keys.gram_key(gram, name) for gram in sorted(grams(name))])
 
 
-def names_with_gram(gram: str) -> set[str]:
-    return _partition(f"GRAM#{gram}")
+def names_with_gram(gram: str, limit: int) -> set[str]:
+    """The first ``limit`` names (in name order) indexed under ``gram``."""
+    return _partition(f"GRAM#{gram}", limit)
 
 
-def names_with_word(word: str) -> set[str]:
-    return _partition(f"WORD#{word}")
+def names_with_word(word: str, limit: int) -> set[str]:
+    """The first ``limit`` names (in name order) whose description has ``word``."""
+    return _partition(f"WORD#{word}", limit)
 
 
-def _partition(pk: str) -> set[str]:
-    names: set[str] = set()
-    after = None
-    while True:
-        items, more = dynamo.query_page(pk, "", 1000, after)
-        names.update(item["sk"] for item in items)
-        if not more:
-            return names
-        after = items[-1]["sk"]
+def _partition(pk: str, limit: int) -> set[str]:
+    # One Query of limit + 1 small items (a name and its key: far under the 1 MB a Query returns).
+    items, _ = dynamo.query_page(pk, "", limit, None)
+    return {item["sk"] for item in items}
 
 
 def set_description(name: str, description: str, previous: str):
