@@ -77,6 +77,22 @@ def create_signing_key() -> str:
     return key["KeyMetadata"]["KeyId"]
 
 
+def create_signing_secret() -> str:
+    """The token signing secret of ``TokenSigning=secret``, as template.yaml declares it
+    (encrypted under its own symmetric KMS key, a generated random string); returns its ARN."""
+    t = template.load()
+    key_props = template.resource_properties("TokenSecretKey", t)
+    key = boto3.client("kms").create_key(KeySpec=key_props["KeySpec"], KeyUsage=key_props["KeyUsage"], Description=key_props["Description"])
+    props = template.resource_properties("TokenSigningSecret", t)
+    generate = props["GenerateSecretString"]
+    client = boto3.client("secretsmanager")
+    value = client.get_random_password(PasswordLength=generate["PasswordLength"], ExcludePunctuation=generate["ExcludePunctuation"])["RandomPassword"]
+    secret = client.create_secret(
+        Name="registry-token-signing", Description=props["Description"], KmsKeyId=key["KeyMetadata"]["KeyId"], SecretString=value
+    )
+    return secret["ARN"]
+
+
 def create_queues() -> dict[str, str]:
     """Every SQS queue of template.yaml (dead-letter targets first); logical id -> queue URL."""
     t = template.load()
@@ -104,19 +120,28 @@ def create_sign_in_hash_key() -> str:
 
 
 def function_environment(
-    bucket: str = BUCKET_NAME, table: str = TABLE_NAME, signing_key: str = "", queues: dict | None = None, hash_key: str = ""
+    bucket: str = BUCKET_NAME,
+    table: str = TABLE_NAME,
+    signing_key: str = "",
+    queues: dict | None = None,
+    hash_key: str = "",
+    signing_secret: str = "",
+    parameters: dict | None = None,
 ) -> dict[str, str]:
-    """The Globals environment of template.yaml, with resources named as created here."""
+    """The Globals environment of template.yaml, with resources named as created here and
+    its conditions decided by the parameters' defaults, overridden by ``parameters``."""
     t = template.load()
-    names = {"BlobBucket": bucket, "MetadataTable": table, "TokenSigningKey": signing_key, "SignInHashKey": hash_key}
+    names = {"BlobBucket": bucket, "MetadataTable": table, "TokenSigningKey": signing_key, "SignInHashKey": hash_key,
+             "TokenSigningSecret": signing_secret}
     for logical_id, resource in t["Resources"].items():
         if resource.get("Type") == "AWS::SQS::Queue":
             names[logical_id] = (queues or {}).get(logical_id, "")
     env = {}
-    for key, value in t["Globals"]["Function"]["Environment"]["Variables"].items():
+    variables = template.resolve_conditions(t["Globals"]["Function"]["Environment"]["Variables"], t, parameters)
+    for key, value in variables.items():
         if isinstance(value, dict) and "Ref" in value:
             ref = value["Ref"]
-            env[key] = str(names[ref] if ref in names else t["Parameters"][ref]["Default"])
+            env[key] = str(names[ref] if ref in names else (parameters or {}).get(ref, t["Parameters"][ref]["Default"]))
         elif isinstance(value, str):
             env[key] = value
         # Other intrinsics (!Sub with a mapping) keep the code's default.

@@ -63,10 +63,15 @@ class LocalStack:
         self.aws_endpoint = f"http://{moto_host}:{moto_port}"
         os.environ.update(_AWS_ENV)
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
-        bucket, table, key = resources.create_bucket(), resources.create_table(), resources.create_signing_key()
-        self.queues = resources.create_queues()
-        os.environ.update(resources.function_environment(bucket, table, key, self.queues, resources.create_sign_in_hash_key()))
         settings = {**os.environ, **self.extra_env}
+        # The template's TokenSigning parameter: kms (default) or secret (REGISTRY_TOKEN_SIGNING=secret).
+        signing = settings.get("REGISTRY_TOKEN_SIGNING", "kms")
+        bucket, table = resources.create_bucket(), resources.create_table()
+        key = resources.create_signing_key() if signing == "kms" else ""
+        secret = resources.create_signing_secret() if signing == "secret" else ""
+        self.queues = resources.create_queues()
+        os.environ.update(resources.function_environment(bucket, table, key, self.queues, resources.create_sign_in_hash_key(),
+                                                         secret, {"TokenSigning": signing}))
         if settings.get("REGISTRY_AUTH", "on").lower() == "off":
             os.environ["AUTH_ENABLED"] = "false"
         os.environ["DEFAULT_VISIBILITY"] = settings.get("REGISTRY_DEFAULT_VISIBILITY", "private")

@@ -89,3 +89,67 @@ def layer_paths(template: dict | None = None) -> list[Path]:
         for resource in template["Resources"].values()
         if resource.get("Type") == "AWS::Serverless::LayerVersion"
     ]
+
+
+_NO_VALUE = object()
+
+
+def condition(name: str, template: dict | None = None, parameters: dict | None = None) -> bool:
+    """Evaluate a Conditions entry (Fn::Equals/Not/And/Or/Condition over !Ref parameters)
+    with the parameters' defaults, overridden by ``parameters``."""
+    template = template or load()
+    return _truth(template["Conditions"][name], template, parameters or {})
+
+
+def _value(node, template: dict, parameters: dict):
+    if isinstance(node, dict) and "Ref" in node and node["Ref"] in template["Parameters"]:
+        return str(parameters.get(node["Ref"], template["Parameters"][node["Ref"]].get("Default", "")))
+    return node
+
+
+def _truth(node, template: dict, parameters: dict) -> bool:
+    (kind, args), = node.items()
+    if kind == "Fn::Equals":
+        return _value(args[0], template, parameters) == _value(args[1], template, parameters)
+    if kind == "Fn::Not":
+        return not _truth(args[0], template, parameters)
+    if kind == "Fn::And":
+        return all(_truth(arg, template, parameters) for arg in args)
+    if kind == "Fn::Or":
+        return any(_truth(arg, template, parameters) for arg in args)
+    if kind == "Condition":
+        return _truth(template["Conditions"][args], template, parameters)
+    raise ValueError(f"unsupported condition function {kind}")
+
+
+def resolve_conditions(node, template: dict | None = None, parameters: dict | None = None):
+    """``node`` with every ``Fn::If`` replaced by the branch its condition picks (with
+    the parameters' defaults, overridden by ``parameters``) and ``AWS::NoValue`` dropped:
+    what CloudFormation deploys for those parameters. Other intrinsics are left as they are."""
+    template = template or load()
+    parameters = parameters or {}
+
+    def walk(value):
+        if isinstance(value, dict):
+            if set(value) == {"Fn::If"}:
+                name, yes, no = value["Fn::If"]
+                return walk(yes if condition(name, template, parameters) else no)
+            if value == {"Ref": "AWS::NoValue"}:
+                return _NO_VALUE
+            out = {key: walk(item) for key, item in value.items()}
+            return {key: item for key, item in out.items() if item is not _NO_VALUE}
+        if isinstance(value, list):
+            return [item for item in (walk(entry) for entry in value) if item is not _NO_VALUE]
+        return value
+
+    return walk(node)
+
+
+def deployed_resources(template: dict | None = None, parameters: dict | None = None) -> dict:
+    """Logical id -> resource, for the resources whose Condition (if any) holds."""
+    template = template or load()
+    return {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if "Condition" not in resource or condition(resource["Condition"], template, parameters)
+    }

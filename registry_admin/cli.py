@@ -39,7 +39,7 @@ from registry.accounts import AccountError
 from registry.errors import RegistryError
 from registry.references import parse_name
 from registry.services.repositories import DESCRIPTION_MAX
-from registry.storage import catalog_index, dynamo, metadata, principals, search_index
+from registry.storage import catalog_index, dynamo, metadata, principals, search_index, signing_keys
 
 PROG = "registry-admin"
 LOCAL_STACK_FILE_ENV = "REGISTRY_LOCAL_STACK_FILE"
@@ -365,6 +365,28 @@ def token_list(args) -> int:
     return 0
 
 
+def signing_key_list(args) -> int:
+    listed = signing_keys.published()
+    if getattr(args, "json", False):
+        _print_json([{key: value for key, value in entry.items() if key != "public_key"} for entry in listed])
+    elif not listed:
+        print("no signing key published yet (the token function publishes its key before its first token)")
+    else:
+        _print_table(["KID", "PUBLISHED", "STOPS VERIFYING"], [[e["kid"], _when(e["published"], "-"), _when(e["expires_at"])] for e in listed])
+    return 0
+
+
+def signing_key_retire(args) -> int:
+    from registry.auth import tokens
+
+    try:
+        at = tokens.retire(args.kid, args.token_seconds)
+    except dynamo.Conflict:
+        raise CliError(f"no signing key {args.kid} was published (see signing-key list)") from None
+    print(f"{args.kid} stops verifying at {_when(at)}: every token it may still sign has expired by then")
+    return 0
+
+
 def _note_if_new(name: str):
     if principals.repository(name) is None:
         print(f"note: {name} has no images yet; this applies to it once pushed", file=sys.stderr)
@@ -604,7 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
-    groups = parser.add_subparsers(dest="group", metavar="{user,token,repo,reindex,gc}", required=True)
+    groups = parser.add_subparsers(dest="group", metavar="{user,token,repo,reindex,signing-key,gc}", required=True)
 
     def command(subparsers, name, handler, help_text):
         sub = subparsers.add_parser(name, parents=[common], help=help_text, description=help_text)
@@ -706,6 +728,15 @@ def build_parser() -> argparse.ArgumentParser:
         "of users that no longer exist. Needed once for repositories pushed before the index existed; safe to repeat.",
     )
     sub.set_defaults(handler=reindex)
+
+    signing = groups.add_parser("signing-key", help="the published token signing keys (rotation)").add_subparsers(
+        dest="command", metavar="COMMAND", required=True
+    )
+    command(signing, "list", signing_key_list, "the published keys tokens are verified with")
+    sub = command(signing, "retire", signing_key_retire, "stop accepting a key once every token it may still sign has expired")
+    sub.add_argument("kid")
+    sub.add_argument("--token-seconds", type=int, default=3600, metavar="N",
+                     help="the stack's TokenSeconds (default: 3600, the largest it may be)")
     return parser
 
 

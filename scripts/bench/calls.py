@@ -101,7 +101,44 @@ def measure_reads(reg, pushed: dict, reps: int) -> list[dict]:
         summarize("catalog page (admin)", m(admin, "GET", "/v2/_catalog")),
     ]
     rows.append(summarize("manifest GET by tag, first request of a container", [_fresh_container(reg, admin, f"{manifest}/v1")]))
+    rows.append(summarize("GET /token, first token of a container" + KMS, [_first_token(reg, admin)]))
     return rows
+
+
+# Row-name suffixes of the token requests measured in each signing mode (template parameter TokenSigning).
+KMS, SECRET = ", signing: kms", ", signing: secret"
+
+
+def _first_token(reg, client):
+    """A token request after the per-container caches are dropped: the signer loads its key and publishes it."""
+    from registry.auth import tokens
+
+    tokens.reset()
+    reg.attach_recorder()
+    return reg.measure(client, "GET", token_path(f"repository:{REPO}:pull"), raw=True, headers=basic(ADMIN))
+
+
+def measure_secret_signing(reg, reps: int) -> list[dict]:
+    """The token requests again with TokenSigning=secret: a secret made as the template makes it,
+    the key read from it once per container, every token signed in memory."""
+    from local_stack import resources
+    from registry import config
+
+    saved = {name: os.environ.get(name, "") for name in ("TOKEN_SIGNING", "TOKEN_SECRET_ID")}
+    os.environ.update(TOKEN_SIGNING="secret", TOKEN_SECRET_ID=resources.create_signing_secret())
+    config.settings.cache_clear()
+    try:
+        admin, anonymous = reg.client(), reg.client(credentials=None)
+        first = _first_token(reg, admin)
+        m = lambda client, method, path, **kw: [reg.measure(client, method, path, **kw) for _ in range(reps)]  # noqa: E731
+        return [
+            summarize("GET /token, first token of a container" + SECRET, [first]),
+            summarize("GET /token, Basic credentials (password)" + SECRET, m(admin, "GET", token_path(f"repository:{REPO}:pull"), raw=True, headers=basic(ADMIN))),
+            summarize("GET /token, anonymous (public repository)" + SECRET, m(anonymous, "GET", token_path(f"repository:{PUBLIC}:pull"), raw=True)),
+        ]
+    finally:
+        os.environ.update(saved)
+        config.settings.cache_clear()
 
 
 def _fresh_container(reg, client, path):
@@ -160,5 +197,6 @@ def run(options: dict) -> dict:
         pushed = seed_pull_image(reg)
         reads = measure_reads(reg, pushed, options.get("reps", 15))
         pushes = measure_push(reg, options.get("push_reps", 3))
+        reads += measure_secret_signing(reg, options.get("reps", 15))
     return {"reads": reads, "push": pushes, "manifest_bytes": pushed["manifest_bytes"], "pull_layers": PULL_LAYERS,
             "push_layers": PUSH_LAYERS, "push_layer_bytes": PUSH_LAYER_BYTES}

@@ -2,7 +2,8 @@
 
 No AWS is called: the per-request figures of the calls section (AWS calls,
 computed capacity units, handler time, log bytes) are multiplied by the
-request mix of one pull and by the prices below.
+request mix of one pull and by the prices below, once per token signing mode
+(TokenSigning=kms and secret), each with its token request as measured in that mode.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ PRICES = {
     "s3_get": (0.0004, 1e3, "S3 Standard, per 1,000 GET requests"),
     "logs_ingested_gb": (0.50, 1, "CloudWatch Logs, per GB ingested"),
     "kms_key_month": (1.00, 1, "KMS, per customer managed key and month"),
+    "secret_month": (0.40, 1, "Secrets Manager, per secret and month"),
+    "secret_api_call": (0.05, 1e4, "Secrets Manager, per 10,000 API calls (GetSecretValue)"),
     "s3_gb_month": (0.023, 1, "S3 Standard storage, per GB-month (first 50 TB)"),
     "dynamodb_gb_month": (0.25, 1, "DynamoDB Standard storage, per GB-month (first 25 GB free)"),
     "logs_stored_gb_month": (0.03, 1, "CloudWatch Logs storage, per GB-month"),
@@ -64,7 +67,8 @@ def price(name: str) -> float:
 
 def per_pull(rows: dict[str, dict], mix: list[tuple[str, int]]) -> dict:
     """Quantities for one pull: requests, billed milliseconds, units, KMS calls, S3 GETs, log bytes."""
-    quantity = {"requests": 0, "billed_ms": 0.0, "read_units": 0.0, "write_units": 0.0, "kms": 0, "s3_get": 0, "log_bytes": 0.0}
+    quantity = {"requests": 0, "billed_ms": 0.0, "read_units": 0.0, "write_units": 0.0, "kms": 0, "secret_calls": 0, "s3_get": 0,
+                "log_bytes": 0.0}
     for name, times in mix:
         row = rows[name]
         quantity["requests"] += times
@@ -72,6 +76,7 @@ def per_pull(rows: dict[str, dict], mix: list[tuple[str, int]]) -> dict:
         quantity["read_units"] += times * row["read_units"]
         quantity["write_units"] += times * row["write_units"]
         quantity["kms"] += times * sum(n for call, n in row["calls"].items() if call in ("kms.Sign",))
+        quantity["secret_calls"] += times * row["calls"].get("secretsmanager.GetSecretValue", 0)
         quantity["log_bytes"] += times * (row["log_bytes"] + PLATFORM_LOG_BYTES)
         if row["status"] == 307:
             quantity["s3_get"] += times
@@ -87,9 +92,24 @@ def dollars_per_million(q: dict) -> dict[str, float]:
         "DynamoDB reads": q["read_units"] * price("dynamodb_read_unit") * million,
         "DynamoDB writes (pull counter)": q["write_units"] * price("dynamodb_write_unit") * million,
         "KMS Sign (one token)": q["kms"] * price("kms_asymmetric_request") * million,
+        "Secrets Manager GetSecretValue": q["secret_calls"] * price("secret_api_call") * million,
         "S3 GET (presigned, by the client)": q["s3_get"] * price("s3_get") * million,
         "CloudWatch Logs ingestion": q["log_bytes"] / 1e9 * price("logs_ingested_gb") * million,
     }
+
+
+# How a token is signed (template parameter TokenSigning); each mode's token rows are measured
+# by the calls section in that mode (scripts/bench/calls.py: the kms rows carry no suffix, the
+# secret rows the suffix ", signing: secret"). Per-container work (the secret read and the key
+# published by a container's first token, once per KEY_REFRESH_SECONDS after) is not per pull:
+# the "first token of a container" rows show it.
+SIGNING_MODES = {"kms": "", "secret": ", signing: secret"}
+TOKEN_ROWS = ("GET /token, Basic credentials (password)", "GET /token, anonymous (public repository)")
+
+
+def mode_mix(mix: list[tuple[str, int]], suffix: str) -> list[tuple[str, int]]:
+    """The pull's request mix with its token request measured in the given signing mode."""
+    return [(name + suffix if name in TOKEN_ROWS else name, times) for name, times in mix]
 
 
 def cold_start_cost(import_ms: float) -> float:
@@ -101,9 +121,12 @@ def run(calls: dict, coldstart: dict | None = None) -> dict:
     rows = {row["name"]: row for row in calls["reads"]}
     mixes = {}
     for label, mix in PULL_MIXES.items():
-        quantity = per_pull(rows, mix)
-        lines = dollars_per_million(quantity)
-        mixes[label] = {"mix": mix, "quantity": quantity, "lines": lines, "total": sum(lines.values())}
+        for mode, suffix in SIGNING_MODES.items():
+            if any(name not in rows for name, _ in mode_mix(mix, suffix)):
+                continue  # a calls result from before the mode was measured
+            quantity = per_pull(rows, mode_mix(mix, suffix))
+            lines = dollars_per_million(quantity)
+            mixes[f"{label}, signing: {mode}"] = {"mix": mix, "quantity": quantity, "lines": lines, "total": sum(lines.values())}
     slowest = max((r["median_ms"] for r in (coldstart or {}).get("rows", [])), default=None)
     return {
         "mixes": mixes,

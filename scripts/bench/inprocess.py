@@ -77,7 +77,7 @@ class InProcessRegistry:
         from registry import aws
 
         aws.reset()
-        self.recorder.attach(aws.s3(), aws.dynamodb(), aws.kms())
+        self.recorder.attach(aws.s3(), aws.dynamodb(), aws.kms(), aws.secretsmanager())
 
     def _time_handlers(self) -> None:
         def timed(handler):

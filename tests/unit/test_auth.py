@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tests.clients import ADMIN, Client
 from registry import accounts
 from registry.auth import tokens
+from registry.storage import signing_keys
 
 SERVICE = "registry.test"
 
@@ -128,8 +129,9 @@ def test_alg_none_is_refused(client):
 
 
 def test_hs256_with_the_public_key_as_secret_is_refused(client):
-    _, kid, der = tokens._public_key()
-    pem = tokens._public_key()[0].public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    kid = tokens.key_id()
+    der = signing_keys.get(kid)["public_key"]
+    pem = serialization.load_der_public_key(der).public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     header = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode()).rstrip(b"=")
     payload = base64.urlsafe_b64encode(json.dumps(valid_claims()).encode()).rstrip(b"=")
     import hashlib

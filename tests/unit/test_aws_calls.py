@@ -20,6 +20,15 @@ def measure(aws_calls, client, method, path, body=b"", headers=None):
     return reply, sorted(aws_calls.calls)
 
 
+@pytest.fixture(autouse=True)
+def warm_containers(moto):
+    """Budgets are for warm containers: the token function has published its key and the
+    verifiers have read it (what a container's first request adds is tested below)."""
+    from registry.auth import tokens
+
+    tokens.verify(tokens.issue("admin", "registry.test", [])[0], "registry.test")
+
+
 @pytest.fixture
 def pushed(client, aws_calls):
     manifest, digest = client.push_image("team/app", "v1", [b"layer"])
@@ -146,6 +155,74 @@ def test_direct_upload_part_urls_list_and_completion_have_fixed_budgets(client, 
             ("s3", "DeleteObject"),  # the staging object
         ]
     )
+
+
+def test_a_signed_in_token_request_reads_in_two_batches_and_signs_once(client, aws_calls, pushed):
+    """Sign-in reads the user and both throttle counters in one BatchGetItem, the scopes'
+    repositories in another; the signing key's public half is cached per container."""
+    import base64
+
+    from registry import aws as registry_aws
+
+    client.token("repository:team/app:pull")  # the container's first token: GetPublicKey, once
+    registry_aws.kms().meta.events.register("before-call", aws_calls)
+    basic = base64.b64encode(":".join(client.credentials).encode()).decode()
+    aws_calls.calls.clear()
+    reply = client.raw("GET", "/token?service=registry.test&scope=repository:team/app:pull", headers={"authorization": f"Basic {basic}"})
+    assert reply.status == 200
+    assert sorted(aws_calls.calls) == [("dynamodb", "BatchGetItem"), ("dynamodb", "BatchGetItem"), ("kms", "Sign")]
+
+
+def test_a_containers_first_verified_request_reads_the_published_key_once(client, aws_calls, pushed):
+    """The first token a verifying container sees costs one consistent GetItem of the key its kid
+    names (never KMS or the secret); the next request with a token signed by that key, none."""
+    from registry import aws as registry_aws
+    from registry.auth import tokens
+
+    registry_aws.kms().meta.events.register("before-call", aws_calls)
+    client.authorize("/v2/team/app/manifests/v1")
+    tokens.reset()  # a new container
+    aws_calls.calls.clear()
+    assert client.request("HEAD", "/v2/team/app/manifests/v1").status == 200
+    first = sorted(aws_calls.calls)
+    aws_calls.calls.clear()
+    assert client.request("HEAD", "/v2/team/app/manifests/v1").status == 200
+    warm = sorted(aws_calls.calls)
+    assert first == sorted(warm + [("dynamodb", "GetItem")])  # the key, once; no KMS, no secret
+    assert ("dynamodb", "GetItem") not in warm
+
+
+def test_in_secret_mode_a_token_costs_no_signing_call(client, aws_calls, monkeypatch):
+    """TokenSigning=secret: the container's first token reads the secret and publishes its key;
+    every later token is signed in memory (two BatchGetItems of sign-in, nothing else)."""
+    import base64
+
+    from local_stack import resources
+    from registry import aws as registry_aws
+    from registry import config
+    from registry.auth import tokens
+
+    monkeypatch.setenv("TOKEN_SIGNING", "secret")
+    monkeypatch.setenv("TOKEN_SECRET_ID", resources.create_signing_secret())
+    config.settings.cache_clear()
+    tokens.reset()
+    for hooked in (registry_aws.kms(), registry_aws.secretsmanager()):
+        hooked.meta.events.register("before-call", aws_calls)
+    basic = base64.b64encode(":".join(client.credentials).encode()).decode()
+    path = "/token?service=registry.test&scope=repository:team/app:pull"
+    aws_calls.calls.clear()
+    assert client.raw("GET", path, headers={"authorization": f"Basic {basic}"}).status == 200
+    first = sorted(aws_calls.calls)
+    aws_calls.calls.clear()
+    assert client.raw("GET", path, headers={"authorization": f"Basic {basic}"}).status == 200
+    assert first == [
+        ("dynamodb", "BatchGetItem"),
+        ("dynamodb", "BatchGetItem"),
+        ("dynamodb", "PutItem"),  # the key published, before it signs
+        ("kms", "GenerateMac"),  # the sign-in hash key, once per container (registry.auth.pseudonym)
+        ("secretsmanager", "GetSecretValue"),
+    ]
+    assert sorted(aws_calls.calls) == [("dynamodb", "BatchGetItem"), ("dynamodb", "BatchGetItem")]
 
 
 def test_a_catalog_page_of_a_user_who_sees_one_of_many_repositories_reads_about_n_items(client, aws_calls):

@@ -61,15 +61,16 @@ class Recorder:
             self.s3_keys[function].add(params["CopySource"]["Key"])
 
 
-def template_policies() -> dict[str, tuple[set[str], list[str]]]:
-    """function folder -> (allowed actions, S3 key patterns allowed)."""
+def template_policies(parameters: dict | None = None) -> dict[str, tuple[set[str], list[str]]]:
+    """function folder -> (allowed actions, S3 key patterns allowed), as deployed with the
+    parameters' defaults overridden by ``parameters`` (the statements' Fn::If decided)."""
     found = {}
     for resource in template.load()["Resources"].values():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         props = resource["Properties"]
         actions, patterns = set(), []
-        for policy in props.get("Policies", []):
+        for policy in template.resolve_conditions(props.get("Policies", []), parameters=parameters):
             assert set(policy) == {"Statement"}, f"{props['CodeUri']}: only explicit statements, no broad SAM policy templates"
             for statement in policy["Statement"]:
                 actions.update(statement["Action"])
@@ -85,7 +86,7 @@ def template_policies() -> dict[str, tuple[set[str], list[str]]]:
 def recorded(moto, gateway, verifier, monkeypatch):
     recorder = Recorder()
     aws.reset()
-    for client in (aws.s3(), aws.dynamodb(), aws.kms(), aws.sqs()):
+    for client in (aws.s3(), aws.dynamodb(), aws.kms(), aws.sqs(), aws.secretsmanager()):
         client.meta.events.register("before-parameter-build", recorder)
     for route in template.routes():
         handler = gateway.handlers[route.function]
@@ -260,3 +261,45 @@ def test_each_function_touches_only_the_s3_prefixes_its_policy_names(recorded, c
     for function, (_, patterns) in template_policies().items():
         for key in recorded.s3_keys.get(function, ()):
             assert any(re.fullmatch(p.replace("*", ".*"), key) for p in patterns), f"{function} touched {key}, outside {patterns}"
+
+
+# Secrets Manager decrypts a secret encrypted under a customer managed key with the caller's
+# permission: GetSecretValue needs kms:Decrypt on that key as well, a call the SDK never makes
+# itself (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html).
+_IMPLIED_BY = {"secretsmanager:GetSecretValue": {"kms:Decrypt"}}
+
+
+def test_in_secret_signing_mode_the_token_function_is_allowed_exactly_what_it_uses(recorded, client, gateway, monkeypatch):
+    """The walk above runs the default mode (TokenSigning=kms); this runs the token function's
+    routes with TokenSigning=secret and compares with the template's statements for that mode."""
+    from local_stack import resources
+    from registry import config
+
+    monkeypatch.setenv("TOKEN_SIGNING", "secret")
+    monkeypatch.setenv("TOKEN_SECRET_ID", resources.create_signing_secret())
+    monkeypatch.setenv("TOKEN_KEY_ID", "")
+    config.settings.cache_clear()
+    accounts.create_user("alice", "alice-password")
+    alice = Client(gateway, ("alice", "alice-password"))
+    reply = alice.raw("GET", "/token?service=registry.test&offline_token=true", headers={"authorization": "Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQ="})
+    assert reply.status == 200
+    form = f"grant_type=refresh_token&service=registry.test&refresh_token={reply.json()['refresh_token']}"
+    assert alice.raw("POST", "/token", form.encode(), {"content-type": "application/x-www-form-urlencoded"}).status == 200
+    assert client.raw("GET", "/.well-known/jwks.json").status == 200
+    assert client.request("GET", "/v2/").status == 200  # a verifier accepts the secret-signed token
+    allowed, _ = template_policies({"TokenSigning": "secret"})["token"]
+    default, _ = template_policies()["token"]  # the walk above checks the statements both modes share
+    used = set(recorded.actions["token"])
+    used |= set().union(*(_IMPLIED_BY.get(action, set()) for action in used))
+    assert used <= allowed
+    assert allowed - default == used - default == {"secretsmanager:GetSecretValue", "kms:Decrypt"}
+    assert "kms:GetPublicKey" not in recorded.actions["base"]  # verifiers read published keys, never KMS or the secret
+    assert not any(a.startswith("secretsmanager:") for a in recorded.actions["base"])
+
+
+def test_the_secret_mode_key_decrypts_only_through_secrets_manager():
+    statements = [s for s in template.resolve_conditions(
+        template.load()["Resources"]["TokenFunction"]["Properties"]["Policies"], parameters={"TokenSigning": "secret"})[0]["Statement"]]
+    decrypt = [s for s in statements if s["Action"] == ["kms:Decrypt"]]
+    assert len(decrypt) == 1 and "kms:ViaService" in decrypt[0]["Condition"]["StringEquals"]
+    assert not any("kms:Sign" in s["Action"] for s in statements)

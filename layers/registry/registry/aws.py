@@ -32,6 +32,11 @@ def kms():
 
 
 @cache
+def secretsmanager():
+    return boto3.client("secretsmanager")
+
+
+@cache
 def sqs():
     return boto3.client("sqs")
 
@@ -42,3 +47,4 @@ def reset():
     s3.cache_clear()
     dynamodb.cache_clear()
     kms.cache_clear()
+    secretsmanager.cache_clear()

@@ -33,7 +33,9 @@ class Settings:
     token_issuer: str
     token_service: str | None  # None: the request's host name
     token_realm: str | None  # None: <scheme>://<host>/token of the request
-    token_key_id: str  # the KMS key that signs tokens
+    token_signing: str  # "kms" (kms:Sign per token) or "secret" (an ES256 key from Secrets Manager)
+    token_key_id: str  # the KMS key that signs tokens (kms mode)
+    token_secret_id: str  # the Secrets Manager secret the signing key derives from (secret mode)
     token_seconds: int  # lifetime of an issued bearer token
     sign_in_hash_key_id: str  # the KMS HMAC key that keys sign-in throttles (registry.auth.pseudonym)
     # Pull rate limits, COUNT;w=SECONDS or unlimited (registry.ratelimit).
@@ -64,7 +66,9 @@ class Settings:
             token_issuer=env.get("TOKEN_ISSUER", "serverless-registry"),
             token_service=env.get("TOKEN_SERVICE") or None,
             token_realm=env.get("TOKEN_REALM") or None,
+            token_signing=env.get("TOKEN_SIGNING", "kms"),
             token_key_id=env.get("TOKEN_KEY_ID", ""),
+            token_secret_id=env.get("TOKEN_SECRET_ID", ""),
             token_seconds=int(env.get("TOKEN_SECONDS", "300")),
             sign_in_hash_key_id=env.get("SIGNIN_HASH_KEY_ID", ""),
             rate_limit_anonymous=env.get("RATE_LIMIT_ANONYMOUS", "100;w=21600"),

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode
 
 from registry import metrics, ratelimit, routes
-from registry.auth import guard
+from registry.auth import guard, tokens
 from registry.errors import OciError, RegistryError
 from registry.log import logger
 
@@ -140,7 +140,14 @@ def _unrouted(request: Request) -> Response:
 
 
 def make_handler(function: str, handlers: dict):
-    """Build ``lambda_handler(event, context)`` for one function's routes."""
+    """Build ``lambda_handler(event, context)`` for one function's routes.
+
+    A function with an authenticated route verifies a token on each of those
+    requests: it imports PyJWT here, at INIT, where the cold start is measured
+    (docs/performance.md, section 3). The token function has none and never loads it.
+    """
+    if any(route.authenticated for route in routes.routes_for(function)):
+        tokens.load_verifier()
 
     def lambda_handler(event, context):
         request = Request.from_event(event)

@@ -57,6 +57,10 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
     USER#<user>        REFRESH#<id>       secret_sha256, token_id, expires_at (TTL)
     USER#<user>        GRANT#<name>       action: every grant the user holds, pushed
                                           to or not (found and removed with the user)
+    SIGNING_KEY        <kid>              public_key (DER), published, expires_at (TTL,
+                                          set when retired): a token signing key's
+                                          public half (registry.storage.signing_keys;
+                                          at most 10 listed in the JWKS)
     THROTTLE#<kind>#<hmac> THROTTLE       failures, expires_at (TTL): failed sign-ins
                                           per <kind> (account, account-source, source);
                                           <hmac> is registry.auth.pseudonym's keyed hash
@@ -241,3 +245,11 @@ def gram_key(gram: str, name: str) -> dict:
 
 def word_key(word: str, name: str) -> dict:
     return {"pk": f"WORD#{word}", "sk": name}
+
+
+SIGNING_KEY_PK = "SIGNING_KEY"
+
+
+def signing_key_key(kid: str) -> dict:
+    """``kid``: 20 base64url characters (registry.auth.tokens checks a token's before reading)."""
+    return {"pk": SIGNING_KEY_PK, "sk": kid}
