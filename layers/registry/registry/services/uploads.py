@@ -1,6 +1,6 @@
 """Blob uploads: start (POST), chunks (PATCH), complete (PUT), status (GET), cancel (DELETE).
 
-One request reaches a Lambda with at most about 4.4 MB of body (BRIEF §1), so a
+One request reaches a Lambda with at most about 4.4 MB of body (Lambda's 6 MB synchronous payload limit, with the body base64-encoded; AWS Lambda quotas), so a
 blob larger than that arrives over several requests. Each chunk is hashed in
 the request that carries it (``registry.hashing``) and stored in S3:
 
