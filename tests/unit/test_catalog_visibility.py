@@ -86,6 +86,7 @@ def test_a_page_reads_the_callers_partitions_once_each(registry, gateway, anonym
     alice = Client(gateway, ("alice", "alice-password"))
     for caller, calls in ((anonymous, ["Query"]), (alice, ["GetItem", "Query", "Query", "Query"]), (registry, ["GetItem", "Query"])):
         caller.authorize("/v2/_catalog")
+        caller.request("GET", "/v2/_catalog?n=1")  # a warm container: the signing key's one read is behind it
         aws_calls.calls.clear()
         assert caller.request("GET", "/v2/_catalog?n=1").status == 200
         assert sorted(op for _, op in aws_calls.calls) == calls
