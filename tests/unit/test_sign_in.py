@@ -224,6 +224,7 @@ def test_wrong_tokens_count_against_the_source_only(gateway, alice, monkeypatch)
 def test_a_sign_in_reads_everything_in_one_batch_and_writes_a_bounded_number_of_counters(gateway, alice):
     from tests.clients import CallCounter
 
+    assert get_token(gateway, "admin", "admin-password-for-tests").status == 200  # a warm container: the signing key is published
     counter = CallCounter()
     aws.dynamodb().meta.events.register("before-call", counter)
     assert get_token(gateway, "alice", "alice-password").status == 200
