@@ -494,7 +494,10 @@ def _assemble_and_verify(name: str, uuid: str, session: dict, digest: Digest, st
     try:
         size = blobstore.complete_listed(keys.upload_parts(uuid), session["multipart"])
     except (blobstore.PartsChanged, blobstore.PartTooSmall) as exc:
-        metadata.release_assembly(uuid)
+        try:
+            metadata.release_assembly(uuid)
+        except metadata.Conflict:
+            pass  # a later request took the claim over: it is theirs to give back
         if isinstance(exc, blobstore.PartsChanged):
             raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "no part has arrived: upload the parts before completing") from None
         raise RegistryError(

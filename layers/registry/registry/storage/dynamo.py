@@ -96,6 +96,23 @@ def put(key: dict, attributes: dict, condition: str | None = None, values: dict 
         raise
 
 
+def update(key: dict, expression: str, condition: str | None = None, values: dict | None = None, names: dict | None = None):
+    """UpdateItem; a condition that does not hold raises ``Conflict``, like ``put``."""
+    args = {"TableName": table(), "Key": encode(key), "UpdateExpression": expression}
+    if condition:
+        args["ConditionExpression"] = condition
+    if values:
+        args["ExpressionAttributeValues"] = encode(values)
+    if names:
+        args["ExpressionAttributeNames"] = names
+    try:
+        aws.dynamodb().update_item(**args)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise Conflict() from None
+        raise
+
+
 def delete(key: dict):
     aws.dynamodb().delete_item(TableName=table(), Key=encode(key))
 

@@ -531,18 +531,13 @@ def save_upload(upload_id: str, session: dict, previous_offset: int):
 
 def start_direct_upload(upload_id: str, multipart_id: str):
     """Switch a fresh session to direct-to-S3 parts; Conflict if it took bytes or another request did it first."""
-    aws_args = {
-        "TableName": dynamo.table(),
-        "Key": dynamo.encode(keys.upload_key(upload_id)),
-        "UpdateExpression": "SET direct = :yes, multipart = :multipart",
-        "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(multipart) AND #offset = :zero",
-        "ExpressionAttributeNames": {"#offset": "offset"},
-        "ExpressionAttributeValues": dynamo.encode({":yes": True, ":multipart": multipart_id, ":zero": 0}),
-    }
-    try:
-        aws.dynamodb().update_item(**aws_args)
-    except aws.dynamodb().exceptions.ConditionalCheckFailedException:
-        raise Conflict() from None
+    dynamo.update(
+        keys.upload_key(upload_id),
+        "SET direct = :yes, multipart = :multipart",
+        "attribute_exists(pk) AND attribute_not_exists(multipart) AND #offset = :zero",
+        {":yes": True, ":multipart": multipart_id, ":zero": 0},
+        {"#offset": "offset"},
+    )
 
 
 def claim_assembly(upload_id: str, stale_before: int):
@@ -551,29 +546,18 @@ def claim_assembly(upload_id: str, stale_before: int):
     A claim older than ``stale_before`` (epoch seconds) is taken over: the
     request that made it has timed out. ``release_assembly`` gives it back.
     """
-    try:
-        aws.dynamodb().update_item(
-            TableName=dynamo.table(),
-            Key=dynamo.encode(keys.upload_key(upload_id)),
-            UpdateExpression="SET #state = :assembling, touched = :now",
-            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#state) OR (#state = :assembling AND touched < :stale))",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=dynamo.encode({":assembling": "assembling", ":now": int(time.time()), ":stale": stale_before}),
-        )
-    except aws.dynamodb().exceptions.ConditionalCheckFailedException:
-        raise Conflict() from None
+    dynamo.update(
+        keys.upload_key(upload_id),
+        "SET #state = :assembling, touched = :now",
+        "attribute_exists(pk) AND (attribute_not_exists(#state) OR (#state = :assembling AND touched < :stale))",
+        {":assembling": "assembling", ":now": int(time.time()), ":stale": stale_before},
+        {"#state": "state"},
+    )
 
 
 def release_assembly(upload_id: str):
     """Undo ``claim_assembly`` (the parts were refused: the client may send them again)."""
-    aws.dynamodb().update_item(
-        TableName=dynamo.table(),
-        Key=dynamo.encode(keys.upload_key(upload_id)),
-        UpdateExpression="REMOVE #state",
-        ConditionExpression="#state = :assembling",
-        ExpressionAttributeNames={"#state": "state"},
-        ExpressionAttributeValues=dynamo.encode({":assembling": "assembling"}),
-    )
+    dynamo.update(keys.upload_key(upload_id), "REMOVE #state", "#state = :assembling", {":assembling": "assembling"}, {"#state": "state"})
 
 
 def save_verification(upload_id: str, session: dict, previous_step: int | None):

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import time
 
-from botocore.exceptions import ClientError
-
 from registry import aws, keys
 from registry.storage import dynamo
 from registry.storage.dynamo import Conflict
@@ -56,18 +54,7 @@ def published() -> list[dict]:
 
 def retire(kid: str, at: int) -> None:
     """Stop accepting ``kid`` at epoch second ``at``; raises Conflict if it was never published."""
-    try:
-        aws.dynamodb().update_item(
-            TableName=dynamo.table(),
-            Key=dynamo.encode(keys.signing_key_key(kid)),
-            UpdateExpression="SET expires_at = :at",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=dynamo.encode({":at": at}),
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise Conflict() from None
-        raise
+    dynamo.update(keys.signing_key_key(kid), "SET expires_at = :at", "attribute_exists(pk)", {":at": at})
 
 
 def secret_value(secret_id: str) -> str:
