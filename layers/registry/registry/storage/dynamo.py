@@ -81,24 +81,17 @@ def get_many(key_list: list[dict], consistent: bool = False) -> list[dict | None
 
 
 def put(key: dict, attributes: dict, condition: str | None = None, values: dict | None = None, names: dict | None = None):
-    args = {"TableName": table(), "Item": encode({**key, **attributes})}
-    if condition:
-        args["ConditionExpression"] = condition
-    if values:
-        args["ExpressionAttributeValues"] = encode(values)
-    if names:
-        args["ExpressionAttributeNames"] = names
-    try:
-        aws.dynamodb().put_item(**args)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise Conflict() from None
-        raise
+    """PutItem; a condition that does not hold raises ``Conflict``."""
+    _conditional_write(aws.dynamodb().put_item, {"Item": encode({**key, **attributes})}, condition, values, names)
 
 
 def update(key: dict, expression: str, condition: str | None = None, values: dict | None = None, names: dict | None = None):
     """UpdateItem; a condition that does not hold raises ``Conflict``, like ``put``."""
-    args = {"TableName": table(), "Key": encode(key), "UpdateExpression": expression}
+    _conditional_write(aws.dynamodb().update_item, {"Key": encode(key), "UpdateExpression": expression}, condition, values, names)
+
+
+def _conditional_write(call, args: dict, condition: str | None, values: dict | None, names: dict | None):
+    args = {"TableName": table(), **args}
     if condition:
         args["ConditionExpression"] = condition
     if values:
@@ -106,7 +99,7 @@ def update(key: dict, expression: str, condition: str | None = None, values: dic
     if names:
         args["ExpressionAttributeNames"] = names
     try:
-        aws.dynamodb().update_item(**args)
+        call(**args)
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
             raise Conflict() from None
