@@ -148,3 +148,13 @@ def test_the_layer_ships_every_third_party_package_the_registry_imports():
                 imported.add(node.module.split(".")[0])
     third_party = {name for name in imported if name not in sys.stdlib_module_names and name != "registry"}
     assert {aliases.get(name, name) for name in third_party} <= shipped
+
+
+def test_a_repository_named_like_a_setting_is_still_readable(client):
+    # /api/v1/repositories/team/star is both "star team" (PUT, DELETE) and "the repository team/star" (GET).
+    client.push_image("team/star", "v1")
+    client.push_image("team", "v1")
+    view = client.request("GET", "/api/v1/repositories/team/star")
+    assert (view.status, view.json()["name"]) == (200, "team/star")
+    assert client.request("PUT", "/api/v1/repositories/team/star").status == 200
+    assert client.request("GET", "/api/v1/repositories/team").json()["star_count"] == 1

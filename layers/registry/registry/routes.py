@@ -239,10 +239,18 @@ def gateway_routes() -> dict[str, list[tuple[str, str]]]:
     return table
 
 
-def match(path: str, routes=ROUTES):
-    """Return (route, params) for the first route whose path matches, else (None, {})."""
+def match(path: str, routes=ROUTES, method: str | None = None):
+    """Return (route, params) for the route whose path matches, else (None, {}).
+
+    A path can have the shape of two routes (``/api/v1/repositories/team/star`` is the
+    ``star`` of ``team`` or the repository ``team/star``): the first route that also
+    serves ``method`` wins, else the first whose path matches (which answers 405).
+    """
+    first = None
     for route in routes:
         found = route.regex.match(path)
         if found:
-            return route, found.groupdict()
-    return None, {}
+            if method is None or method in route.methods:
+                return route, found.groupdict()
+            first = first or (route, found.groupdict())
+    return first or (None, {})
