@@ -111,6 +111,27 @@ GROUPS = {
 }
 
 
+# Lambda SnapStart (python3.12 and later) as the remedy, and what it costs while nothing runs:
+# a cached snapshot is billed per GB-second for as long as a SnapStart version is published, and
+# each restore per GB (https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html, "SnapStart
+# pricing"). The rates are us-east-1's as third-party summaries of
+# https://aws.amazon.com/lambda/pricing/ quote them (the page renders its prices client-side, so
+# they were not read from AWS here): check them there before relying on them.
+SNAPSTART_CACHE_PER_GB_SECOND = 0.0000015046
+SNAPSTART_RESTORE_PER_GB = 0.0001397998
+MEMORY_GB = 1.0  # template.yaml: MemorySize 1024
+HTTP_FUNCTIONS = ("base", "blob", "catalog", "manifest", "search", "token", "upload")  # a client waits on their cold starts
+MONTH_SECONDS = 30 * 86400
+
+
+def snapstart_costs() -> dict:
+    """Idle cost per month of keeping SnapStart snapshots cached, and the restore charge per 1,000 cold starts."""
+    per_function = SNAPSTART_CACHE_PER_GB_SECOND * MEMORY_GB * MONTH_SECONDS
+    return {"per_function_month": per_function, "pull_functions_month": per_function * len(COLD_PULL),
+            "http_functions_month": per_function * len(HTTP_FUNCTIONS), "restore_per_1000": SNAPSTART_RESTORE_PER_GB * MEMORY_GB * 1000,
+            "pull_functions": len(COLD_PULL), "http_functions": len(HTTP_FUNCTIONS)}
+
+
 def functions() -> list[str]:
     return sorted(p.name for p in (ROOT / "functions").iterdir() if (p / "app.py").exists())
 
@@ -263,4 +284,4 @@ def run(options: dict) -> dict:
     python = lambda_python()
     environments = {"lambda": measure(python, runs, uncompiled_layer(python)), "development": measure(sys.executable, runs)}
     return {"environments": environments, "runs": runs, "goal_ratio": GOAL_RATIO, "lambda_boto3": LAMBDA_BOTO3,
-            "rows": environments["lambda"]["rows"]}
+            "rows": environments["lambda"]["rows"], "snapstart": snapstart_costs()}
