@@ -146,8 +146,8 @@ def _unrouted(request: Request) -> Response:
 def make_handler(function: str, handlers: dict):
     """Build ``lambda_handler(event, context)`` for one function's routes.
 
-    Imports nothing more: PyJWT (and the ``cryptography`` modules it loads) is
-    imported by the first request that carries a bearer token
+    PyJWT (and the ``cryptography`` modules it loads) is not imported here but
+    by the first request that carries a bearer token
     (``registry.auth.tokens.verify``), so a 401 challenge or any other request
     without one never loads it. docs/performance.md (section 3) reports INIT and
     INIT plus that first token side by side.
