@@ -167,7 +167,8 @@ def section_coldstart(cold: dict) -> str:
              "minus the runtime's bootstrap), then the modules a pull's **first request** imports on top (functions that verify tokens: "
              "PyJWT and the `cryptography` modules it loads, imported by the first request that carries a bearer token; `token`: the "
              "signing path, the secret mode's larger set; for `base` that is the worst case: the first request of a `docker pull` is "
-             "`GET /v2/` without a token, answered 401 with nothing more imported). Two ratios per interpreter, medians over the runs (CPU time, steadier than "
+             "`GET /v2/` without a token, answered 401 with nothing more imported). Two ratios per interpreter, medians over the runs "
+             "(CPU time, steadier than "
              "wall time on a shared machine): INIT ÷ boto3 and (INIT + first request) ÷ boto3, so nothing is hidden by importing it "
              f"later. ⚠ marks a figure over the {goal}× goal. Measuring the reference and the function in the same interpreter lets the "
              "machine's load hit both alike (earlier reports timed them in separate interpreters and scattered by about ±0.2). The "
@@ -186,7 +187,8 @@ def section_coldstart(cold: dict) -> str:
                          "function to find it. No moto, SAM CLI or `awscrt`.")
             if env.get("uncompiled"):
                 parts.append("**As built** columns: the same imports from `.bench/layer-as-built`, a copy of the layer as `sam build` "
-                             "makes it, run with `python -B`. SAM's Python builder (aws-lambda-builders' `python_pip` workflow) extracts the "
+                             "makes it, run with `python -B`. SAM's Python builder (aws-lambda-builders' `python_pip` workflow) "
+                             "extracts the "
                              "requirements' wheels without compiling them and copies the layer's source excluding `*.pyc` and "
                              "`__pycache__`; Lambda mounts layers read-only under `/opt`, so Python compiles every layer module "
                              "(Powertools, PyJWT, `cryptography`'s Python part, the registry package) on every cold start and cannot "
@@ -207,7 +209,8 @@ def section_coldstart(cold: dict) -> str:
                      f"{pull['import_cpu_ms']:.0f} ms CPU ({pull['import_cpu_ms'] / pull['boto3_cpu_ms']:.2f}× the "
                      f"{len(pull['functions'])} `import boto3` they cannot avoid, {pull['boto3_cpu_ms']:.0f} ms), plus "
                      f"{pull['first_use_cpu_ms']:.0f} ms of imports in their first requests "
-                     f"({(pull['import_cpu_ms'] + pull['first_use_cpu_ms']) / pull['boto3_cpu_ms']:.2f}× in all). The first request of each "
+                     f"({(pull['import_cpu_ms'] + pull['first_use_cpu_ms']) / pull['boto3_cpu_ms']:.2f}× in all). "
+                     "The first request of each "
                      "container also makes AWS calls a warm one does not: a verifying function reads the published key its token's "
                      "`kid` names (one consistent DynamoDB `GetItem`); the token function fetches its key (KMS `GetPublicKey`, or "
                      "Secrets Manager `GetSecretValue` with TokenSigning=secret) and publishes it (one conditional `PutItem`); see "
@@ -229,7 +232,8 @@ def _coldstart_remedies(cold: dict) -> str:
     lines = ["### What keeps figures over the goal, and what would remove it",
              f"- **Powertools** ({powertools:.2f}× on its own, paid at INIT by every function): its package `__init__` imports Logger, "
              "Metrics (with the CloudWatch EMF provider) and Tracer whichever submodule is asked for, so importing "
-             "`aws_lambda_powertools.logging` alone, or deferring `registry.metrics`' imports to the first metric, saves nothing (measured: "
+             "`aws_lambda_powertools.logging` alone, or deferring `registry.metrics`' imports to the first metric, saves nothing "
+             "(measured: "
              "the provider is already loaded by the package). The Logger writes every request's line, so deferring it would only move it "
              "into the first request." if powertools else "",
              f"- **PyJWT with `cryptography`** ({pyjwt:.2f}× on its own): `jwt/__init__` imports `jwt.algorithms`, which imports "
