@@ -402,8 +402,9 @@ def section_glance(results: dict) -> str:
         slowest_first = max(cold["rows"], key=lambda r: r["first_ratio"])
         over = [r["function"] for r in cold["rows"] if r["init_ratio"] > goal]
         over_first = [r["function"] for r in cold["rows"] if r["first_ratio"] > goal]
+        within = f"over the {goal}× goal: {', '.join(over)}; " if over else f"every function within {goal}×; "
         text = (f"Cold start (Lambda-like environment, bytecode cached): INIT at most {slowest['init_ratio']:.2f}× `import boto3` "
-                f"({slowest['function']}), " + (f"over the {goal}× goal: {', '.join(over)}; " if over else f"every function within {goal}×; ")
+                f"({slowest['function']}), " + within
                 + f"INIT + first request at most {slowest_first['first_ratio']:.2f}× ({slowest_first['function']})"
                 + (f", over {goal}×: {', '.join(over_first)}." if over_first else "."))
         if "uncompiled" in slowest:
