@@ -464,8 +464,11 @@ def replay(spec: dict) -> None:
     def repository(sample: dict) -> str | None:
         params = sample.get("pathParameters") or {}
         if "n1" in params:
-            return "/".join(params[f"n{i}"] for i in range(1, 6) if f"n{i}" in params)
+            return "/".join(params[f"n{i}"] for i in range(1, 9) if f"n{i}" in params)
         proxy = params.get("proxy") or ""
+        if sample["rawPath"].startswith("/api/v1/repositories/"):
+            found = re.fullmatch(r"(.+?)(?:/(?:description|star|official|immutable))?", proxy)
+            return found.group(1) if found else None
         return proxy[: -len("/blobs/uploads/")] if proxy.endswith("/blobs/uploads/") else None
 
     def seed(kind: str, sample: dict):

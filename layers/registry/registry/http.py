@@ -95,7 +95,7 @@ def link_header(path: str, params: dict) -> str:
 
 
 def dispatch(function: str, handlers: dict, request: Request) -> Response:
-    route, params = routes.match(request.path, routes.routes_for(function))
+    route, params = routes.match(request.path, routes.routes_for(function), request.method)
     if route is None:
         return _unrouted(request)
     if request.method not in route.methods:
@@ -123,7 +123,7 @@ def _unrouted(request: Request) -> Response:
     No endpoint (404 NOT_FOUND) under ``/v2/`` carries the caller's rate-limit
     headers, read without counting (registry.ratelimit.preview_headers).
     """
-    route, params = routes.match(request.path)
+    route, params = routes.match(request.path, method=request.method)
     if route is not None:
         name = params.get("name")
         if name is not None and name.count("/") >= routes.MAX_NAME_COMPONENTS:
