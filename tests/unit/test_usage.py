@@ -244,3 +244,37 @@ def test_repo_show_and_the_api_give_the_repository_usage(client, capsys):
     reply = client.request("GET", "/api/v1/namespaces/team/usage")  # the admin
     assert reply.status == 200
     assert json.loads(reply.body)["deduplicated_bytes"] == expected
+
+
+def test_deleting_a_users_namespace_takes_its_repositories_off_the_counters(client):
+    from registry import accounts
+
+    accounts.create_user("alice", "alice-password")
+    client.push_image("alice/app", "v1", [BASE], config=CONFIG)
+    client.push_image("alice/tool", "v1", [BASE, b"t" * 10], config=CONFIG)
+    client.push_image("bob/app", "v1", [BASE], config=CONFIG)
+    bob = namespace("bob")
+    accounts.delete_user("alice", force=True)
+    assert namespace("alice") == {**namespace("alice"), "repositories": 0, "logical_bytes": 0, "deduplicated_bytes": 0}
+    assert dynamo.get(keys.usage_blob_key("alice", Digest.parse(digest_of(BASE)))) is None
+    assert namespace("bob") == bob
+
+
+def test_the_stored_bytes_metrics_give_each_namespace_its_own_dimension(client, capsys, monkeypatch):
+    from registry import metrics
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
+    client.push_image("team/app", "v1", [BASE], config=CONFIG)
+    client.push_image("other/app", "v1", [b"other"], config=CONFIG)
+    capsys.readouterr()
+    recording = metrics.begin("gc", "")
+    assert usage.emit_stored_bytes() == 2
+    metrics.end(recording)
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{") and '"_aws"' in line]
+    per_namespace = {d["namespace"]: (d["StoredBytes"][0], d["StoredLogicalBytes"][0]) for d in documents if "namespace" in d}
+    assert per_namespace == {n: (namespace(n)["deduplicated_bytes"], namespace(n)["logical_bytes"]) for n in ("team", "other")}
+    assert all(d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["namespace", "service"]] for d in documents if "namespace" in d)
+    totals = [d for d in documents if "RegistryStoredBytes" in d]
+    assert [d["RegistryStoredBytes"][0] for d in totals] == [usage.registry_total()["dedup"]]
+    assert totals[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]

@@ -57,7 +57,7 @@ def check_references(
     items = dynamo.get_many([*wanted, *extra, *own])
     found, repository = items[: len(wanted)], items[len(wanted)]
     current = items[len(wanted) + 1] if tag is not None else None
-    missing = [digest for digest, item in zip([*blobs, *manifests], found) if item is None]
+    missing = [d for d, item in zip([*blobs, *manifests], found) if item is None]
     if digest is None:
         return missing, repository, current
     return missing, repository, current, items[-1] is not None
@@ -750,6 +750,40 @@ def unlink(name: str, digest: Digest, blob_candidate: dict, token: str | None = 
         except ClientError as exc:
             _cancelled_items(exc)
     raise RegistryError(OciError.TOOMANYREQUESTS, "concurrent pushes are linking this blob: try again", headers={"Retry-After": "1"})
+
+
+def uncount_repository(name: str) -> int:
+    """Take a repository being deleted off the storage counters: every counted link and manifest is
+    removed the way a delete removes it (one transaction each, counters included), then its counter item.
+
+    Called first by ``catalog_index.delete_repository`` (which removes everything else); pages through
+    the repository's own links and manifests. Returns the items removed.
+    """
+    removed = 0
+    for prefix in ("BLOB#", "MANIFEST#"):
+        after = None
+        while True:
+            items, more = dynamo.query_page(keys.repo_pk(name), prefix, 100, after)
+            for item in items:
+                if not item.get("counted"):
+                    continue  # left to the batch delete that follows
+                digest = Digest.parse(item["sk"][len(prefix) :])
+                done = delete_link(name, digest) if prefix == "BLOB#" else remove_manifest(name, digest) is not None
+                removed += int(bool(done))
+            if not more:
+                break
+            after = items[-1]["sk"][len(prefix) :]
+    namespace = usage.namespace_of(name)
+    try:
+        dynamo.transact(
+            [
+                {"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.usage_repository_key(name)), "ConditionExpression": "attribute_exists(pk)"}},
+                usage.namespace_change(namespace, 0, 0, -1),
+            ]
+        )
+    except ClientError as exc:
+        _cancelled_items(exc)  # never counted
+    return removed
 
 
 # --- upload sessions ---------------------------------------------------------------
