@@ -16,7 +16,6 @@ import argparse
 from registry import inputs
 from registry.errors import RegistryError
 from registry.references import parse_name
-from registry.services import usage
 
 # Namespaces listed per Query when listing them all (the listing pages through the USAGE partition).
 PAGE = 100
@@ -24,6 +23,13 @@ PAGE = 100
 
 class UsageError(Exception):
     """A refusal for the operator (the CLI prints it and exits 1)."""
+
+
+def _service():
+    """registry.services.usage, imported when a usage command runs (``--help`` needs none of it)."""
+    from registry.services import usage
+
+    return usage
 
 
 def _size(value: int | None) -> str:
@@ -70,12 +76,12 @@ def run(args, print_table, print_json) -> int:
 def _all(args, print_table, print_json) -> int:
     views, after = [], None
     while True:
-        page, more = usage.namespaces(PAGE, after)
+        page, more = _service().namespaces(PAGE, after)
         views += page
         if not more or not page:
             break
         after = page[-1]["namespace"]
-    total = usage.registry_total()
+    total = _service().registry_total()
     if getattr(args, "json", False):
         print_json({"namespaces": views, "registry": {"deduplicated_bytes": total["dedup"], "blob_objects": total["objects"]}})
         return 0
@@ -85,10 +91,10 @@ def _all(args, print_table, print_json) -> int:
 
 
 def _one(namespace: str, args, print_table, print_json) -> int:
-    view = usage.namespace(namespace)
+    view = _service().namespace(namespace)
     repositories, after = [], None
     while True:
-        page, more = usage.repositories(namespace, PAGE, after)
+        page, more = _service().repositories(namespace, PAGE, after)
         repositories += page
         if not more or not page:
             break
@@ -112,8 +118,8 @@ def _quota(namespace: str, size: str, args, print_json) -> int:
             quota = inputs.byte_size(size)
         except inputs.NumberInvalid as exc:
             raise UsageError(f"{size[:40]!r}: {exc}") from None
-    usage.set_quota(namespace, quota)
-    view = usage.namespace(namespace)
+    _service().set_quota(namespace, quota)
+    view = _service().namespace(namespace)
     if getattr(args, "json", False):
         print_json(view)
         return 0
@@ -132,7 +138,7 @@ def _recount(args, print_json) -> int:
         raise UsageError(exc.message) from None
     if args.words:
         raise UsageError("--recount takes a repository name only")
-    report = usage.recount(name)
+    report = _service().recount(name)
     if getattr(args, "json", False):
         print_json({"repository": name, **report})
         return 0
