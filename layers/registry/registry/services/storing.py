@@ -44,7 +44,7 @@ def store(name: str, digest: Digest, size: int, write: Callable[[], None], uploa
     """
     for attempt in range(ATTEMPTS):
         state = usage.read_link_state(name, digest)
-        if usage.exceeds_quota(state, size) and not (state.link or {}).get("counted"):
+        if usage.exceeds_quota(state, size):  # only bytes new to the namespace count against it
             raise usage.QuotaExceeded(usage.namespace_of(name), state.quota, state.dedup, size)
         if metadata.linkable(state.blob):
             try:

@@ -14,8 +14,8 @@ from registry.storage import dynamo, metadata
 from registry.storage import usage as counters
 
 PAGE = 100  # items read per Query (recount, namespace listings)
-# Namespaces the stored-bytes metric reports per pass (one EMF document each; CloudWatch
-# bills each namespace's metric as one custom metric): the largest are not chosen, the first are.
+# Namespaces the stored-bytes metrics report per pass, in name order (one EMF document each;
+# CloudWatch bills each namespace's two metrics as custom metrics); later ones are not reported.
 METRIC_NAMESPACES = 1000
 
 
@@ -54,7 +54,7 @@ def namespaces(limit: int, after: str | None) -> tuple[list[dict], bool]:
 
 def repositories(namespace: str, limit: int, after: str | None) -> tuple[list[dict], bool]:
     """A page of a namespace's repositories with their logical bytes (one Query)."""
-    items, more = dynamo.query_page(f"USAGE#{namespace}", "REPO#", limit, after and f"{after}")
+    items, more = dynamo.query_page(f"USAGE#{namespace}", "REPO#", limit, after)
     return [{"name": item["sk"][len("REPO#") :], "logical_bytes": int(item.get("logical") or 0)} for item in items], more
 
 
