@@ -508,6 +508,16 @@ def gc(args) -> int:
     return 0
 
 
+def usage(args) -> int:
+    """Storage accounting and quotas (registry_admin.usage)."""
+    from registry_admin import usage as usage_command
+
+    try:
+        return usage_command.run(args, _print_table, _print_json)
+    except usage_command.UsageError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _star(args, starred: bool) -> int:
     name = _repository_name(args.name)
     _existing_repository(name)
@@ -543,6 +553,7 @@ def repo_show(args) -> int:
         "grants": dict(item.get("grants") or {}),
         "created": int(item["created"]),
         "updated": int(item.get("updated") or item["created"]),
+        "usage": _usage_view(name),
     }
     if getattr(args, "json", False):
         _print_json(view)
@@ -558,11 +569,32 @@ def repo_show(args) -> int:
         ["grants", ", ".join(f"{user}: {action}" for user, action in sorted(view["grants"].items())) or "-"],
         ["created", _when(view["created"], "-")],
         ["updated", _when(view["updated"], "-")],
+        *_usage_rows(view["usage"]),
     ]
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"{label + ':':<{width + 1}} {value}")
     return 0
+
+
+def _usage_view(name: str) -> dict:
+    from registry.services import usage as accounting
+
+    return accounting.repository_view(name)
+
+
+def _usage_rows(view: dict) -> list[list[str]]:
+    """repo show's storage lines: the repository's logical bytes, its namespace's counters and quota."""
+    namespace = view["namespace"]
+    quota = namespace["quota_bytes"]
+    return [
+        ["stored (logical)", inputs.format_bytes(view["logical_bytes"])],
+        [
+            f"namespace {namespace['namespace']}",
+            f"{inputs.format_bytes(namespace['logical_bytes'])} logical, {inputs.format_bytes(namespace['deduplicated_bytes'])} deduplicated, "
+            f"quota {'-' if quota is None else inputs.format_bytes(quota)}",
+        ],
+    ]
 
 
 def reindex(args) -> int:
@@ -595,6 +627,7 @@ examples:
   {PROG} --local repo show library/busybox --json
   {PROG} --local repo immutable team/app --on
   {PROG} --stack registry gc --dry-run
+  {PROG} --stack registry usage quota team 10GiB
   {PROG} --table registry-metadata user list --json
   {PROG} --stack registry user delete alice --force
   {PROG} --stack registry reindex
@@ -626,7 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
-    groups = parser.add_subparsers(dest="group", metavar="{user,token,repo,reindex,signing-key,gc}", required=True)
+    groups = parser.add_subparsers(dest="group", metavar="{user,token,repo,reindex,signing-key,gc,usage}", required=True)
 
     def command(subparsers, name, handler, help_text):
         sub = subparsers.add_parser(name, parents=[common], help=help_text, description=help_text)
@@ -719,6 +752,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--untagged-days", type=float, metavar="N", help="keep untagged manifests N days (default: $GC_UNTAGGED_DAYS or 7; the stack's UntaggedManifestDays)"
     )
+
+    from registry_admin import usage as usage_command
+
+    usage_command.add_parser(groups, common, usage)
 
     sub = groups.add_parser(
         "reindex",

@@ -1,5 +1,6 @@
 """The search function: ``docker search`` (/v1/_ping, /v1/search) and the repository
-management API (/api/v1/repositories/<name>: description, stars, official flag, immutable tags)."""
+management API (/api/v1/repositories/<name>: description, stars, official flag, immutable tags, stored bytes)
+and namespaces' storage usage and quotas (/api/v1/namespaces/<namespace>/usage, /quota).."""
 
 from registry.http import make_handler
 from registry.services import repositories, search
@@ -14,5 +15,7 @@ lambda_handler = make_handler(
         "repo.star": {"PUT": repositories.star, "DELETE": repositories.star},
         "repo.official": {"PUT": repositories.put_official},
         "repo.immutable": {"PUT": repositories.put_immutable},
+        "namespace.usage": {"GET": repositories.get_namespace_usage},
+        "namespace.quota": {"PUT": repositories.put_namespace_quota},
     },
 )

@@ -78,3 +78,24 @@ def test_docker_push_moving_an_immutable_tag_is_refused_with_a_readable_message(
     assert "tag invalid" in str(refused.value) and "immutable" in str(refused.value)
     dockerd.docker("rmi", ref)
     assert dockerd.pull(ref) == first
+
+
+def test_docker_push_past_a_namespace_quota_is_refused_with_a_readable_message(registry, dockerd, admin_creds, tmp_path):
+    import json
+
+    from support import bearer
+    from support import CommandError
+
+    request = {"method": "PUT", "data": json.dumps({"quota": "100KB"}).encode(), "headers": {"Content-Type": "application/json"}, "creds": admin_creds}
+    with bearer.urlopen(f"http://{registry}/api/v1/namespaces/quotad/quota", **request) as response:
+        assert json.load(response)["quota_bytes"] == 100_000
+    images.write_image(tmp_path / "layout", [300_000], tag="v1")
+    dockerd.load(images.to_docker_archive(tmp_path / "layout", "v1", tmp_path / "image.tar", "local/quota:v1"))
+    ref = f"{registry}/quotad/app:v1"
+    dockerd.docker("tag", "local/quota:v1", ref)
+
+    with pytest.raises(CommandError) as refused:
+        dockerd.push(ref)
+
+    assert refused.value.returncode != 0
+    assert "denied" in str(refused.value) and "quota" in str(refused.value)

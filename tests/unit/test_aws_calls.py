@@ -94,9 +94,9 @@ def test_a_docker_style_blob_push_costs_a_fixed_number_of_calls(client, aws_call
     assert post == [("dynamodb", "PutItem")]
     assert patch == [("dynamodb", "GetItem"), ("dynamodb", "PutItem"), ("s3", "PutObject")]
     assert put == [
+        ("dynamodb", "BatchGetItem"),  # is the blob stored already? and the storage counters the link updates
         ("dynamodb", "GetItem"),  # the session
-        ("dynamodb", "GetItem"),  # is the blob stored already?
-        ("dynamodb", "TransactWriteItems"),  # blob record, link, session closed
+        ("dynamodb", "TransactWriteItems"),  # blob record, link, storage counters, session closed
         ("dynamodb", "UpdateItem"),  # the claim that keeps garbage collection off it (registry.services.storing)
         ("s3", "CopyObject"),
         ("s3", "DeleteObject"),
@@ -108,7 +108,7 @@ def test_a_monolithic_push_of_a_known_blob_writes_no_bytes(client, aws_calls):
     digest = "sha256:" + hashlib.sha256(b"shared").hexdigest()
     reply, calls = measure(aws_calls, client, "POST", f"/v2/team/two/blobs/uploads/?digest={digest}", b"shared", OCTETS)
     assert reply.status == 201
-    assert calls == [("dynamodb", "GetItem"), ("dynamodb", "TransactWriteItems")]
+    assert calls == [("dynamodb", "BatchGetItem"), ("dynamodb", "TransactWriteItems")]  # the blob and the counters; the link with them
 
 
 def test_manifest_push_checks_all_blobs_in_one_batch_and_writes_in_one_transaction(client, aws_calls):
@@ -148,10 +148,10 @@ def test_direct_upload_part_urls_list_and_completion_have_fixed_budgets(client, 
             ("dynamodb", "GetItem"),  # advance reads the session
             ("s3", "GetObject"),  # one 64 MiB range
             ("dynamodb", "PutItem"),  # progress saved
-            ("dynamodb", "GetItem"),  # is the blob stored already?
+            ("dynamodb", "BatchGetItem"),  # is the blob stored already? and the storage counters
             ("dynamodb", "UpdateItem"),  # the claim that keeps garbage collection off it
             ("s3", "CopyObject"),
-            ("dynamodb", "TransactWriteItems"),  # blob record, link, session verified
+            ("dynamodb", "TransactWriteItems"),  # blob record, link, storage counters, session verified
             ("s3", "DeleteObject"),  # the staging object
         ]
     )

@@ -53,6 +53,38 @@ class NumberInvalid(ValueError):
     """Not a natural number in ASCII digits, or more than ``MAX_DIGITS`` of them."""
 
 
+# Size units (IEC binary and SI decimal), matched case-insensitively: "10GiB", "500 MB", "1.5TiB".
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE = re.compile(r"([0-9]{1,%d})(?:\.([0-9]{1,6}))? ?([A-Za-z]{0,3})" % MAX_DIGITS)
+
+
+def byte_size(text: str) -> int:
+    """A size such as ``10GiB``, ``1.5 TB`` or ``1048576`` in bytes (rounded down); NumberInvalid otherwise.
+
+    The digits go through ``natural`` (ASCII only, bounded); at most 6 decimals;
+    units B, kB, MB, GB, TB (powers of 1000) and KiB, MiB, GiB, TiB (of 1024),
+    in any case. The result is at most ``10**MAX_DIGITS - 1``.
+    """
+    match = _SIZE.fullmatch(text or "") if isinstance(text, str) and text.isascii() else None
+    if match is None or match.group(3).lower() not in _UNITS:
+        raise NumberInvalid("expected a size such as 10GiB, 500MB or a number of bytes")
+    whole, fraction, unit = natural(match.group(1)), match.group(2) or "", _UNITS[match.group(3).lower()]
+    value = whole * unit + (natural(fraction) * unit // 10 ** len(fraction) if fraction else 0)
+    if value >= 10**MAX_DIGITS:
+        raise NumberInvalid(f"a size is below 10**{MAX_DIGITS} bytes")
+    return value
+
+
+def format_bytes(size: int) -> str:
+    """``size`` bytes for people: ``512 B``, ``1.5 KiB``, ``10.0 GiB`` (powers of 1024, one decimal)."""
+    value, unit = float(size), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(value) < 1024 or unit == "PiB":
+            break
+        value /= 1024
+    return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+
+
 class DocumentInvalid(ValueError):
     """Not JSON, or JSON nested deeper than allowed."""
 

@@ -44,6 +44,15 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
                                           epoch, lease_until (a push is writing it),
                                           gc_mark, doomed, doomed_at (garbage collection)
     BLOB#<digest>      LINK#<name>        (repository <name> links the blob)
+    USAGE              <namespace>        logical, dedup (bytes), repositories, quota
+                                          (a namespace's storage counters and quota;
+                                          the partition lists namespaces for usage)
+    USAGE#<namespace>  REPO#<name>        logical (bytes a repository's links and
+                                          manifests hold)
+    USAGE#<namespace>  BLOB#<digest>      refs, size (how many repositories of the
+                                          namespace link the blob; absent at 0)
+    USAGE_TOTAL        SHARD#<h>          dedup, objects: the counted blob objects
+                                          whose digest's hex starts with <h> (16 shards)
     GC                 <kind>#<since>#<nonce>
                                           name, digest: something that may have become
                                           garbage at <since> (epoch seconds, 12 digits);
@@ -71,7 +80,8 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
 Manifest items also hold ``tags`` (the set of tags pointing at them) and
 ``tracked`` (equal to ``created`` when the item was created by a version that
 keeps ``tags``); manifests, links and blob records may hold ``gc_mark``
-(registry.services.gc).
+(registry.services.gc), and ``counted`` once they are in the storage counters
+(registry.storage.usage).
 
 A blob is served only through its repository link: the link is the access
 check. The ``VISIBLE#`` and ``GRANTEE#`` partitions are the catalog's indexes: a
@@ -179,6 +189,25 @@ def reverse_link_key(digest: Digest, name: str) -> dict:
 
 
 GC_PK = "GC"
+
+USAGE_PK = "USAGE"
+
+
+def usage_key(namespace: str) -> dict:
+    """A namespace's storage counters (registry.storage.usage); the USAGE partition lists namespaces."""
+    return {"pk": USAGE_PK, "sk": namespace}
+
+
+def usage_repository_key(name: str) -> dict:
+    return {"pk": f"USAGE#{name.split('/', 1)[0]}", "sk": f"REPO#{name}"}
+
+
+def usage_blob_key(namespace: str, digest: Digest) -> dict:
+    return {"pk": f"USAGE#{namespace}", "sk": f"BLOB#{digest}"}
+
+
+def usage_total_key(shard: str) -> dict:
+    return {"pk": "USAGE_TOTAL", "sk": f"SHARD#{shard}"}
 
 
 def candidate_key(kind: str, since: int, nonce: str) -> dict:

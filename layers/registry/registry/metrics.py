@@ -38,20 +38,29 @@ RATE_LIMITED = "RateLimited"  # 429 TOOMANYREQUESTS answers
 GC_BYTES_FREED = "GcBytesFreed"  # S3 bytes a garbage-collection pass deleted
 GC_OBJECTS_FREED = "GcObjectsFreed"  # S3 blob objects a pass deleted
 GC_PASS_SECONDS = "GcPassSeconds"  # how long a pass ran
+# Emitted once per garbage-collection pass (registry.services.usage.emit_stored_bytes):
+STORED_BYTES = "StoredBytes"  # a namespace's deduplicated bytes (dimensions service, namespace)
+STORED_LOGICAL_BYTES = "StoredLogicalBytes"  # a namespace's logical bytes (dimensions service, namespace)
+REGISTRY_STORED_BYTES = "RegistryStoredBytes"  # every blob object once: what S3 bills for blobs/
+NAMESPACE_DIMENSION = "namespace"
 
 _current: contextvars.ContextVar[Metrics | None] = contextvars.ContextVar("registry_metrics", default=None)
 
 
-def begin(function: str, request_id: str) -> contextvars.Token:
-    """Open this invocation's metric set; pass the token to ``end``."""
-    provider = AmazonCloudWatchEMFProvider(
+def _provider() -> AmazonCloudWatchEMFProvider:
+    """A fresh metric set of its own (never Powertools' shared class-level one)."""
+    return AmazonCloudWatchEMFProvider(
         namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE,
         service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE,
         metric_set={},
         dimension_set={},
         metadata_set={},
     )
-    metrics = Metrics(provider=provider)
+
+
+def begin(function: str, request_id: str) -> contextvars.Token:
+    """Open this invocation's metric set; pass the token to ``end``."""
+    metrics = Metrics(provider=_provider())
     metrics.add_metadata("function", function)
     if request_id:
         metrics.add_metadata("request_id", request_id)
@@ -67,6 +76,25 @@ def add(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> Non
 
 def add_bytes(name: str, size: int) -> None:
     add(name, size, MetricUnit.Bytes)
+
+
+def emit_namespace(namespace: str, stored: int, logical: int) -> None:
+    """A namespace's stored bytes, as its own EMF document with the extra dimension ``namespace``.
+
+    Only the stored-bytes metrics carry it (each namespace is one more custom
+    metric in CloudWatch's bill, so request metrics stay per service). Printed
+    at once, only inside an invocation, and not when ``POWERTOOLS_METRICS_DISABLED`` is set.
+    """
+    if _current.get() is None or os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true"):
+        return
+    try:
+        document = Metrics(provider=_provider())
+        document.add_dimension(NAMESPACE_DIMENSION, namespace)
+        document.add_metric(name=STORED_BYTES, unit=MetricUnit.Bytes, value=stored)
+        document.add_metric(name=STORED_LOGICAL_BYTES, unit=MetricUnit.Bytes, value=logical)
+        document.flush_metrics()
+    except Exception:  # noqa: BLE001 - a metric must never fail a pass
+        logger.warning("stored-bytes metric not emitted", exc_info=True)
 
 
 def count_status(status: int) -> None:

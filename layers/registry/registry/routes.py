@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from registry.references import NAME_PATTERN
+from registry.references import NAME_COMPONENT, NAME_PATTERN
 
 # Names of up to this many components get their own API Gateway routes: deep enough for
 # a mirror of a mirror (``cache/ghcr/org/team/app`` is 5); each level adds 6 route keys.
@@ -47,6 +47,7 @@ DEFAULT = "default"  # the $default route and ANY /v2/{proxy+}
 
 _SEGMENT_PATTERNS = {
     "name": NAME_PATTERN,
+    "namespace": NAME_COMPONENT,  # a name's first component: one path segment
     "reference": r"[^/]+",
     "digest": r"[^/]+",
     "uuid": r"[^/]+",
@@ -137,7 +138,9 @@ ROUTES: tuple[Route, ...] = (
     Route("repo.star", "search", ("PUT", "DELETE"), "/api/v1/repositories/<name>/star", GREEDY, "star or unstar a repository"),
     Route("repo.official", "search", ("PUT",), "/api/v1/repositories/<name>/official", GREEDY, "mark a repository official (admins)"),
     Route("repo.immutable", "search", ("PUT",), "/api/v1/repositories/<name>/immutable", GREEDY, "make a repository's tags immutable, or not"),
-    Route("repo", "search", ("GET",), "/api/v1/repositories/<name>", GREEDY, "a repository's description, stars and flags"),
+    Route("repo", "search", ("GET",), "/api/v1/repositories/<name>", GREEDY, "a repository's description, stars, flags and stored bytes"),
+    Route("namespace.usage", "search", ("GET",), "/api/v1/namespaces/<namespace>/usage", GREEDY, "a namespace's stored bytes and quota (its owner, admins)"),
+    Route("namespace.quota", "search", ("PUT",), "/api/v1/namespaces/<namespace>/quota", GREEDY, "set or remove a namespace's storage quota (admins)"),
     Route(
         "upload.session",
         "upload",
@@ -178,12 +181,12 @@ RESPONSES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("blob", "GET"): ("307", (*_NAME, "DIGEST_INVALID", "BLOB_UNKNOWN")),
     ("blob", "HEAD"): ("200", (*_NAME, "DIGEST_INVALID", "BLOB_UNKNOWN")),
     ("blob", "DELETE"): ("202", (*_NAME, "DIGEST_INVALID", "BLOB_UNKNOWN", "UNSUPPORTED")),
-    ("upload.start", "POST"): ("202, 201", (*_NAME, "DIGEST_INVALID", "SIZE_INVALID", "TOOMANYREQUESTS")),
+    ("upload.start", "POST"): ("202, 201", (*_NAME, "DIGEST_INVALID", "SIZE_INVALID", "DENIED", "TOOMANYREQUESTS")),
     ("upload.session", "GET"): ("204", (*_NAME, "BLOB_UPLOAD_UNKNOWN")),
     ("upload.session", "PATCH"): ("202", (*_NAME, "BLOB_UPLOAD_UNKNOWN", "RANGE_INVALID", "SIZE_INVALID")),
     ("upload.session", "PUT"): (
         "201, 202",
-        (*_NAME, "DIGEST_INVALID", "BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "RANGE_INVALID", "SIZE_INVALID", "TOOMANYREQUESTS"),
+        (*_NAME, "DIGEST_INVALID", "BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "RANGE_INVALID", "SIZE_INVALID", "DENIED", "TOOMANYREQUESTS"),
     ),
     ("upload.session", "DELETE"): ("204", (*_NAME, "BLOB_UPLOAD_UNKNOWN")),
     ("upload.parts", "GET"): ("200", (*_NAME, "BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "PAGINATION_NUMBER_INVALID")),
@@ -199,6 +202,9 @@ RESPONSES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("repo.star", "DELETE"): ("200", (*_NAME, "NAME_UNKNOWN", "UNAUTHORIZED")),
     ("repo.official", "PUT"): ("200", (*_NAME, "NAME_UNKNOWN", "DENIED", "REQUEST_INVALID")),
     ("repo.immutable", "PUT"): ("200", (*_NAME, "NAME_UNKNOWN", "REQUEST_INVALID")),
+    # A namespace that is not a valid name component matches no route: 404 NOT_FOUND.
+    ("namespace.usage", "GET"): ("200", ("DENIED",)),
+    ("namespace.quota", "PUT"): ("200", ("DENIED", "REQUEST_INVALID")),
 }
 
 # The function behind ``POST /v2/{proxy+}``: every POST under /v2 is an upload.

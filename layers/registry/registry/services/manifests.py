@@ -131,7 +131,7 @@ def put(request: Request, name: str, reference: str) -> Response:
     if isinstance(ref, Digest) and digest != ref:
         raise RegistryError(OciError.DIGEST_INVALID, f"manifest digest is {digest}, not {ref}")
     tag = None if isinstance(ref, Digest) else ref
-    missing, repository, current = metadata.check_references(name, list(manifest.blobs), list(manifest.manifests), tag)
+    missing, repository, current, stored = metadata.check_references(name, list(manifest.blobs), list(manifest.manifests), tag, digest)
     if missing:
         raise _blob_unknown(missing)
     record = {"media_type": manifest.media_type, "size": len(body), "subject": str(manifest.subject) if manifest.subject else None}
@@ -147,7 +147,7 @@ def put(request: Request, name: str, reference: str) -> Response:
         # Before the manifest, so a failure here is retried with the push; entries for
         # a repository that then never appears are ignored by search (no "created").
         search_index.add_repository(name)
-    _store(name, digest, record, tag, referrer, manifest, repository, current)
+    _store(name, digest, record, tag, referrer, manifest, repository, current, stored)
     metrics.add(metrics.PUSHES)
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": str(digest)}
     if manifest.subject is not None:
@@ -167,7 +167,7 @@ def _blob_unknown(missing: list[Digest]) -> RegistryError:
 _TAG_ATTEMPTS = 5
 
 
-def _store(name: str, digest: Digest, record: dict, tag: str | None, referrer, manifest, repository: dict | None, current: dict | None):
+def _store(name: str, digest: Digest, record: dict, tag: str | None, referrer, manifest, repository: dict | None, current: dict | None, stored: bool = False):
     """Write the manifest, moving ``tag`` only from the digest read (``current``): refused on an immutable tag.
 
     Immutable tags (registry-admin repo immutable): moving an existing tag to
@@ -186,7 +186,7 @@ def _store(name: str, digest: Digest, record: dict, tag: str | None, referrer, m
                 detail={"tag": tag, "digest": previous},
             )
         try:
-            metadata.put_manifest(name, digest, record, tag, referrer, manifest.manifests, repository, blobs=manifest.blobs, previous=previous)
+            metadata.put_manifest(name, digest, record, tag, referrer, manifest.manifests, repository, blobs=manifest.blobs, previous=previous, stored=stored)
             return
         except metadata.Missing as exc:
             raise _blob_unknown(exc.digests) from None  # garbage collection removed it after the check

@@ -1,8 +1,10 @@
-"""The management API, ``/api/v1/repositories/<name>…``: description, stars, the official flag, immutable tags.
+"""The management API, ``/api/v1/repositories/<name>…``: description, stars, the official flag, immutable tags,
+stored bytes; ``/api/v1/namespaces/<namespace>/usage`` and ``/quota``: a namespace's storage and quota.
 
 Token-protected like the registry routes: reading and starring need pull on
 the repository, the description and immutable tags need push (its owners), the official flag
-needs an admin. Described by ``docs/openapi.yaml``.
+needs an admin. A namespace's usage is for its owner (the user of that name) and
+admins; its quota is set by admins. Described by ``docs/openapi.yaml``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from registry import inputs, keys
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
 from registry.references import parse_name
+from registry.services import usage
 from registry.storage import dynamo, metadata, principals, search_index
 
 DESCRIPTION_MAX = 100  # Docker Hub's short description
@@ -20,11 +23,12 @@ BODY_MAX = 16 * 1024
 
 
 def _repository(name: str) -> dict:
+    """The catalog item, with the repository's usage counter under ``usage`` (both in one BatchGetItem)."""
     parse_name(name)
-    item = dynamo.get(keys.catalog_key(name))
+    item, counter = dynamo.get_many([keys.catalog_key(name), keys.usage_repository_key(name)])
     if item is None or "created" not in item:
         raise RegistryError(OciError.NAME_UNKNOWN, f"repository {name} not known to registry", detail={"name": name})
-    return item
+    return {**item, "usage": counter or {}}
 
 
 def _json_body(request: Request, field: str, kind: type):
@@ -50,6 +54,8 @@ def _view(item: dict, user: str) -> dict:
         "created": int(item["created"]),
         "updated": int(item.get("updated") or item["created"]),
         "starred": bool(user) and search_index.starred_by(item["sk"], user),
+        # The repository's own bytes only: its namespace's totals include repositories the caller may not see.
+        "usage": {"logical_bytes": int((item.get("usage") or {}).get("logical") or 0)},
     }
 
 
@@ -89,3 +95,43 @@ def put_immutable(request: Request, name: str) -> Response:
     _repository(name)
     metadata.set_immutable(name, _json_body(request, "immutable", bool))
     return Response.json(200, _view(_repository(name), request.caller.user))
+
+
+def _is_admin(request: Request) -> bool:
+    if request.caller.unrestricted:
+        return True
+    user = principals.get_user(request.caller.user) if request.caller.user else None
+    return bool(user and user.get("admin"))
+
+
+def get_namespace_usage(request: Request, namespace: str) -> Response:
+    """A namespace's repositories, logical and deduplicated bytes and quota: for its owner and admins (else 403 DENIED)."""
+    if not request.caller.unrestricted and request.caller.user != namespace and not _is_admin(request):
+        raise RegistryError(OciError.DENIED, "only the namespace's owner and admins see its usage")
+    return Response.json(200, usage.namespace(namespace))
+
+
+def put_namespace_quota(request: Request, namespace: str) -> Response:
+    """Set (``{"quota": "10GiB"}`` or a number of bytes) or remove (``{"quota": null}``) a namespace's quota: admins only."""
+    if not _is_admin(request):
+        raise RegistryError(OciError.DENIED, "only admins set quotas")
+    if len(request.body) > BODY_MAX:
+        raise RegistryError(OciError.REQUEST_INVALID, f"the body is larger than {BODY_MAX} bytes")
+    try:
+        document = inputs.json_document(request.body or b"null", max_depth=2)
+    except inputs.DocumentInvalid:
+        document = None
+    if not isinstance(document, dict) or "quota" not in document:
+        raise RegistryError(OciError.REQUEST_INVALID, 'the body must be a JSON object with "quota": a size ("10GiB"), bytes, or null')
+    value = document["quota"]
+    try:
+        if value is None:
+            quota = None
+        elif isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise inputs.NumberInvalid("not a size")
+        else:
+            quota = inputs.byte_size(str(value)) if isinstance(value, str) else inputs.natural(str(value))
+    except inputs.NumberInvalid:
+        raise RegistryError(OciError.REQUEST_INVALID, 'quota: a size such as "10GiB" or "500MB", a number of bytes, or null') from None
+    usage.set_quota(namespace, quota)
+    return Response.json(200, usage.namespace(namespace))

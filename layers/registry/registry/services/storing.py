@@ -14,6 +14,11 @@ bytes it did not see stored:
   too, so they are written again.
 
 The argument is in docs/architecture.md ("Garbage collection").
+
+The first read (``usage.read_link_state``, one BatchGetItem) also fetches the
+storage counters the link updates, and a link that would take the namespace
+past its quota is refused (403 DENIED) before any byte is written; the link
+itself checks the quota again, atomically (``metadata.link_blob``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from collections.abc import Callable
 
 from registry.errors import OciError, RegistryError
 from registry.references import Digest
-from registry.storage import metadata
+from registry.storage import metadata, usage
 
 # Each attempt loses only to a garbage collection deleting this very blob at this very moment.
 ATTEMPTS = 6
@@ -34,12 +39,16 @@ def store(name: str, digest: Digest, size: int, write: Callable[[], None], uploa
 
     ``write`` may be called more than once (after a garbage collection removed
     what it wrote) or not at all (already stored). Raises 429 TOOMANYREQUESTS
-    when a garbage collection keeps the blob doomed for all attempts (a few seconds).
+    when a garbage collection keeps the blob doomed for all attempts (a few seconds),
+    403 DENIED (``usage.QuotaExceeded``) when the namespace's quota has no room for it.
     """
     for attempt in range(ATTEMPTS):
-        if metadata.get_blob(digest) is not None:
+        state = usage.read_link_state(name, digest)
+        if usage.exceeds_quota(state, size):  # only bytes new to the namespace count against it
+            raise usage.QuotaExceeded(usage.namespace_of(name), state.quota, state.dedup, size)
+        if metadata.linkable(state.blob):
             try:
-                metadata.link_blob(name, digest, size, upload_id, keep_session)
+                metadata.link_blob(name, digest, size, upload_id, keep_session, state=state)
                 return
             except metadata.BlobGone:
                 pass
@@ -50,7 +59,7 @@ def store(name: str, digest: Digest, size: int, write: Callable[[], None], uploa
             continue
         write()
         try:
-            metadata.link_blob(name, digest, size, upload_id, keep_session, epoch=epoch)
+            metadata.link_blob(name, digest, size, upload_id, keep_session, epoch=epoch, state=state)
             return
         except metadata.BlobGone:
             continue

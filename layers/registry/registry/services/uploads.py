@@ -535,6 +535,8 @@ def _verified_or_pending(name: str, uuid: str, session: dict | None, digest: Dig
         return _created(name, digest)
     if state == "failed":
         metadata.delete_upload(uuid)
+        if session.get("error") == "DENIED":  # the namespace's storage quota (registry.storage.usage)
+            raise RegistryError(OciError.DENIED, session.get("message") or OciError.DENIED.message)
         raise RegistryError(OciError.DIGEST_INVALID, "the uploaded content does not match the digest", detail={"digest": str(digest)})
     if state is None:
         raise RegistryError(OciError.BLOB_UPLOAD_UNKNOWN, "upload unknown: it was cancelled or has expired")

@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from registry import hashing, keys, metrics
 from registry.references import Digest
-from registry.storage import blobstore, metadata, queue
+from registry.storage import blobstore, metadata, queue, usage
 
 # Bytes hashed per ranged GET: large enough that request overhead is small,
 # small enough that a deadline is overrun by at most one range (about 0.5 s on AWS).
@@ -106,7 +106,9 @@ def advance(upload_id: str, deadline: float) -> dict | None:
     if hashing.resume(digest.algorithm, session["hash"]).finalize() != digest.hex:
         return _failed(upload_id, session)
     epoch = None
-    if metadata.get_blob(digest) is None:
+    # The blob record and the counters the link updates, in one read (registry.storage.usage).
+    state = usage.read_link_state(session["name"], digest)
+    if not metadata.linkable(state.blob):
         # Claimed before every step that may write the object: garbage collection
         # deletes no object a live claim covers (registry.services.storing).
         try:
@@ -117,9 +119,14 @@ def advance(upload_id: str, deadline: float) -> dict | None:
         if session is None or session.get("copy", {}).get("done") is not True:
             return session
     try:
-        metadata.link_blob(session["name"], digest, size, upload_id, keep_session=True, epoch=epoch)
+        metadata.link_blob(session["name"], digest, size, upload_id, keep_session=True, epoch=epoch, state=state)
     except metadata.BlobGone:
         return _saved(upload_id, session, copy=None)  # collected meanwhile: the next step copies it again
+    except usage.QuotaExceeded as exc:
+        # Nothing linked; the completing request answers 403 DENIED with this message.
+        refused = _saved(upload_id, session, state="failed", error="DENIED", message=exc.message)
+        blobstore.delete_staging(source)
+        return refused
     blobstore.delete_staging(source)
     metrics.add_bytes(metrics.BYTES_UPLOADED, size)
     return {**session, "state": "verified"}

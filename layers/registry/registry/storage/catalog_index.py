@@ -184,8 +184,9 @@ def delete_repository(name: str, item: dict | None):
     item goes last, so an interrupted deletion is found and finished by a
     second run.
     """
-    from registry.storage import search_index
+    from registry.storage import metadata, search_index
 
+    metadata.uncount_repository(name)  # its bytes leave the storage counters first (registry.storage.usage)
     doomed = [{"pk": i["pk"], "sk": i["sk"]} for i in _all(keys.repo_pk(name))]
     doomed += [{"pk": i["pk"], "sk": i["sk"]} for i in _all(keys.star_key(name, "")["pk"])]
     doomed += [keys.gram_key(gram, name) for gram in sorted(search_index.grams(name))]

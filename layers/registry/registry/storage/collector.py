@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from registry import aws, keys
 from registry.references import Digest
-from registry.storage import dynamo
+from registry.storage import dynamo, metadata, usage
 
 
 def due_candidates(kind: str, until: int, limit: int, after: str | None = None) -> list[dict]:
@@ -85,43 +85,15 @@ def linked_anywhere(digest: Digest) -> list[str]:
 
 
 def delete_marked_manifest(name: str, digest: Digest, token: str) -> dict | None:
-    """Delete the manifest if still marked ``token`` and untagged; the deleted item, or None."""
-    try:
-        response = aws.dynamodb().delete_item(
-            TableName=dynamo.table(),
-            Key=dynamo.encode(keys.manifest_key(name, digest)),
-            ConditionExpression="gc_mark = :token AND attribute_not_exists(tags)",
-            ExpressionAttributeValues=dynamo.encode({":token": token}),
-            ReturnValues="ALL_OLD",
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return None
-        raise
-    return dynamo.decode(response.get("Attributes"))
+    """Delete the manifest if still marked ``token`` and untagged, taking its bytes off the storage
+    counters in the same transaction (``metadata.remove_manifest``); the deleted item, or None."""
+    return metadata.remove_manifest(name, digest, "gc_mark = :token AND attribute_not_exists(tags)", {":token": token})
 
 
 def delete_marked_link(name: str, digest: Digest, token: str, blob_candidate: dict) -> bool:
-    """Delete the link (if still marked ``token``) and its reverse record, and queue the blob, atomically."""
-    writes = [
-        {
-            "Delete": {
-                "TableName": dynamo.table(),
-                "Key": dynamo.encode(keys.link_key(name, digest)),
-                "ConditionExpression": "gc_mark = :token",
-                "ExpressionAttributeValues": dynamo.encode({":token": token}),
-            }
-        },
-        {"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.reverse_link_key(digest, name))}},
-        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(blob_candidate)}},
-    ]
-    try:
-        dynamo.transact(writes)
-        return True
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "TransactionCanceledException":
-            return False
-        raise
+    """Delete the link (if still marked ``token``) and its reverse record, queue the blob, and take the
+    link's bytes off the storage counters, atomically (``metadata.unlink``)."""
+    return metadata.unlink(name, digest, blob_candidate, token)
 
 
 def doom_blob(digest: Digest, token: str, now: int) -> bool:
@@ -150,10 +122,28 @@ def renew_doom(digest: Digest, token: str, now: int) -> bool:
 
 
 def forget_blob(digest: Digest, token: str) -> bool:
-    """Delete the doomed blob record (its object is deleted already)."""
-    return _conditional(
-        aws.dynamodb().delete_item,
-        Key=dynamo.encode(keys.blob_key(digest)),
-        ConditionExpression="doomed = :token",
-        ExpressionAttributeValues=dynamo.encode({":token": token}),
-    )
+    """Delete the doomed blob record (its object is deleted already), taking it off the registry's
+    deduplicated bytes in the same transaction if it was counted (``usage.total_change``)."""
+    record = dynamo.get(keys.blob_key(digest), consistent=True)
+    if record is None or record.get("doomed") != token:
+        return False
+    if not record.get("counted"):
+        return _conditional(
+            aws.dynamodb().delete_item,
+            Key=dynamo.encode(keys.blob_key(digest)),
+            ConditionExpression="doomed = :token AND attribute_not_exists(counted)",
+            ExpressionAttributeValues=dynamo.encode({":token": token}),
+        )
+    delete = {
+        "TableName": dynamo.table(),
+        "Key": dynamo.encode(keys.blob_key(digest)),
+        "ConditionExpression": "doomed = :token AND attribute_exists(counted)",
+        "ExpressionAttributeValues": dynamo.encode({":token": token}),
+    }
+    try:
+        dynamo.transact([{"Delete": delete}, usage.total_change(digest, -int(record.get("size") or 0), -1)])
+        return True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "TransactionCanceledException":
+            return False
+        raise

@@ -14,8 +14,10 @@ from botocore.exceptions import ClientError
 
 from registry import aws, keys
 from registry.config import settings
+from registry.errors import OciError, RegistryError
+from registry.log import logger
 from registry.references import Digest
-from registry.storage import catalog_index, dynamo
+from registry.storage import catalog_index, dynamo, usage
 from registry.storage.dynamo import Conflict  # noqa: F401 - part of this module's interface
 
 # --- manifests and tags ----------------------------------------------------------
@@ -39,19 +41,26 @@ def get_manifest(name: str, digest: Digest) -> dict | None:
     return dynamo.get(keys.manifest_key(name, digest))
 
 
-def check_references(name: str, blobs: list[Digest], manifests: list[Digest], tag: str | None = None) -> tuple[list[Digest], dict | None, dict | None]:
+def check_references(
+    name: str, blobs: list[Digest], manifests: list[Digest], tag: str | None = None, digest: Digest | None = None
+) -> tuple[list[Digest], dict | None, dict | None] | tuple[list[Digest], dict | None, dict | None, bool]:
     """(the referenced blobs and manifests ``name`` lacks, the repository's catalog item, ``tag``'s item), in one read.
 
     The tag's item is read eventually consistently: ``put_manifest`` moves the
     tag only if it still holds what was read (``TagMoved`` otherwise).
+    With ``digest`` (the manifest being pushed), a fourth value: whether it
+    is stored already (``put_manifest``'s ``stored``: counted only if new).
     """
     wanted = [keys.link_key(name, d) for d in blobs] + [keys.manifest_key(name, d) for d in manifests]
     extra = [keys.catalog_key(name)] + ([keys.tag_key(name, tag)] if tag is not None else [])
-    items = dynamo.get_many([*wanted, *extra])
+    own = [keys.manifest_key(name, digest)] if digest is not None else []
+    items = dynamo.get_many([*wanted, *extra, *own])
     found, repository = items[: len(wanted)], items[len(wanted)]
     current = items[len(wanted) + 1] if tag is not None else None
-    missing = [digest for digest, item in zip([*blobs, *manifests], found) if item is None]
-    return missing, repository, current
+    missing = [d for d, item in zip([*blobs, *manifests], found) if item is None]
+    if digest is None:
+        return missing, repository, current
+    return missing, repository, current, items[-1] is not None
 
 
 _UNREAD = object()
@@ -98,9 +107,16 @@ def _touch(key: dict) -> dict:
     }
 
 
-def _manifest_update(name: str, digest: Digest, record: dict, tag: str | None, now: int) -> dict:
-    """Store the manifest without losing its ``tags`` set; clears any GC mark (an Update, not a Put)."""
+def _manifest_update(name: str, digest: Digest, record: dict, tag: str | None, now: int, new: bool | None = None) -> dict:
+    """Store the manifest without losing its ``tags`` set; clears any GC mark (an Update, not a Put).
+
+    ``new``: True, on condition that the manifest does not exist yet, marked
+    ``counted`` (its bytes enter the storage counters in the same transaction);
+    False, on condition that it exists (nothing counted again).
+    """
     fields = {k: v for k, v in record.items() if v is not None}
+    if new:
+        fields["counted"] = True
     names = {f"#f{i}": k for i, k in enumerate(fields)}
     values = {f":f{i}": v for i, v in enumerate(fields.values())}
     sets = [f"#f{i} = :f{i}" for i in range(len(fields))]
@@ -111,15 +127,26 @@ def _manifest_update(name: str, digest: Digest, record: dict, tag: str | None, n
         expression += " ADD tags :tag"
         values[":tag"] = {tag}
     expression += " REMOVE gc_mark"
-    return {
-        "Update": {
-            "TableName": dynamo.table(),
-            "Key": dynamo.encode(keys.manifest_key(name, digest)),
-            "UpdateExpression": expression,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": dynamo.encode(values),
-        }
+    update = {
+        "TableName": dynamo.table(),
+        "Key": dynamo.encode(keys.manifest_key(name, digest)),
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": dynamo.encode(values),
     }
+    if new is not None:
+        update["ConditionExpression"] = "attribute_not_exists(pk)" if new else "attribute_exists(pk)"
+    return {"Update": update}
+
+
+def _manifest_counters(name: str, size: int) -> list[dict]:
+    """A manifest's bytes in its repository's and namespace's counters (``size`` < 0: taken off).
+
+    Each repository keeps its own copy of a manifest (its DynamoDB item, or an
+    S3 object for a large one), so it counts in the namespace's deduplicated
+    bytes too.
+    """
+    return [usage.namespace_change(usage.namespace_of(name), size, size), usage.repository_change(name, size)]
 
 
 def _untag(name: str, digest: Digest, tag: str, now: int) -> dict:
@@ -157,6 +184,7 @@ def put_manifest(
     *,
     blobs=(),
     previous: str | None = None,
+    stored: bool = False,
 ):
     """Store the manifest, move ``tag`` to it and list the repository, in one transaction.
 
@@ -181,6 +209,13 @@ def put_manifest(
 
     ``previous``: the digest ``tag`` held when the caller read it (None: no
     such tag); the tag moves only if it still holds it, else ``TagMoved``.
+
+    ``stored``: the manifest was found stored when the caller read it. A new
+    manifest is written on condition that it does not exist and marked
+    ``counted``, its bytes added to the storage counters in the same
+    transaction (``registry.storage.usage``); a stored one on condition that
+    it exists, counting nothing. A wrong guess (a racing push or delete)
+    costs one more transaction.
     The manifest it leaves loses ``tag`` from its ``tags`` and becomes a
     garbage-collection candidate.
     """
@@ -194,7 +229,10 @@ def put_manifest(
     )
     touches = [_touch(keys.link_key(name, blob)) for blob in blobs] + [_touch(keys.manifest_key(name, child)) for child in children]
     touched = [*blobs, *children]
-    writes = [_manifest_update(name, digest, record, tag, now)]
+    # Counted on condition that it is new, as the caller read it (``stored``); a wrong guess flips and retries.
+    new_manifest = not stored
+    writes = [_manifest_update(name, digest, record, tag, now, new_manifest)]
+    counters = _manifest_counters(name, int(record["size"])) if new_manifest else []  # unconditional: last in the transaction
     tag_items = set()
     if tag is not None:
         tag_item = {**keys.tag_key(name, tag), **record, "digest": str(digest), "updated": now}
@@ -227,12 +265,12 @@ def put_manifest(
         index = catalog_index.changes(name, repository, {**(repository or {}), "created": now})
         # A transaction takes at most 100 items: touch in batches first when they do not fit
         # (a touch needs only to precede the manifest, not to be atomic with it).
-        if len(touches) + 1 + len(writes) + len(index) > 100:
+        if len(touches) + 1 + len(writes) + len(index) + len(counters) > 100:
             for start in range(0, len(touches), 100):
                 _touch_all(touches[start : start + 100], touched[start : start + 100])
             touches, touched = [], []
         try:
-            dynamo.transact([*touches, _list_repository(name, repository, now), *writes, *index])
+            dynamo.transact([*touches, _list_repository(name, repository, now), *writes, *index, *counters])
             return
         except ClientError as exc:
             failed = _cancelled_items(exc)
@@ -241,6 +279,11 @@ def put_manifest(
                 raise Missing(missing) from None
             if any(i - len(touches) - 1 in tag_items for i in failed):
                 raise TagMoved() from None
+            if len(touches) + 1 in failed and attempt < _PUSH_ATTEMPTS - 1:
+                new_manifest = not new_manifest  # stored meanwhile, or deleted: count it as it now is
+                counters = _manifest_counters(name, int(record["size"])) if new_manifest else []
+                writes[0] = _manifest_update(name, digest, record, tag, now, new_manifest)
+                continue
             if len(touches) not in failed or attempt == _PUSH_ATTEMPTS - 1:
                 raise
             repository = dynamo.get(keys.catalog_key(name), consistent=True)
@@ -302,8 +345,7 @@ def delete_manifest(name: str, digest: Digest, children=(), blobs=()) -> dict | 
     Its blobs' links (``blobs``) and its children become garbage-collection
     candidates, checked by the next pass. Returns the deleted record, or None when it was not there.
     """
-    response = aws.dynamodb().delete_item(TableName=dynamo.table(), Key=dynamo.encode(keys.manifest_key(name, digest)), ReturnValues="ALL_OLD")
-    old = dynamo.decode(response.get("Attributes"))
+    old = remove_manifest(name, digest)
     if old is None:
         return None
     doomed = [keys.child_key(name, child, digest) for child in children]
@@ -323,6 +365,35 @@ def delete_manifest(name: str, digest: Digest, children=(), blobs=()) -> dict | 
         + [candidate("MANIFEST", name, child, 0) for child in dict.fromkeys(children)]
     )
     return old
+
+
+def remove_manifest(name: str, digest: Digest, condition: str = "attribute_exists(pk)", values: dict | None = None) -> dict | None:
+    """Delete the manifest item if ``condition`` holds, taking its bytes off the counters if it was counted,
+    in one transaction; the deleted item, or None (absent, or the condition does not hold).
+
+    Read first (strongly consistent) for its size; the delete is conditioned on
+    ``counted`` as read, so the counters change exactly when a counted item goes.
+    """
+    for _ in range(_PUSH_ATTEMPTS):
+        old = dynamo.get(keys.manifest_key(name, digest), consistent=True)
+        if old is None:
+            return None
+        counted = bool(old.get("counted"))
+        delete = {
+            "TableName": dynamo.table(),
+            "Key": dynamo.encode(keys.manifest_key(name, digest)),
+            "ConditionExpression": f"({condition}) AND " + ("attribute_exists(counted)" if counted else "attribute_not_exists(counted)"),
+        }
+        if values:
+            delete["ExpressionAttributeValues"] = dynamo.encode(values)
+        try:
+            dynamo.transact([{"Delete": delete}, *(_manifest_counters(name, -int(old.get("size") or 0)) if counted else [])])
+            return old
+        except ClientError as exc:
+            _cancelled_items(exc)
+            if condition != "attribute_exists(pk)":
+                return None  # the caller's condition (a GC mark) no longer holds, or the item changed: checked again next pass
+    return None
 
 
 def list_referrers(name: str, subject: Digest, limit: int, last: str | None) -> tuple[list[dict], bool]:
@@ -421,23 +492,46 @@ def claim_blob(digest: Digest) -> str:
             ReturnValues="ALL_NEW",
         )
     except table.exceptions.ConditionalCheckFailedException:
-        try:
-            response = table.update_item(
-                TableName=dynamo.table(),
-                Key=dynamo.encode(keys.blob_key(digest)),
-                UpdateExpression="SET epoch = :epoch, lease_until = :until REMOVE gc_mark, doomed, doomed_at, #size",
-                ConditionExpression="doomed_at < :stale",
-                ExpressionAttributeNames={"#size": "size"},
-                ExpressionAttributeValues=dynamo.encode({":epoch": uuid.uuid4().hex, ":until": now + LEASE_SECONDS, ":stale": now - DOOM_STALE_SECONDS}),
-                ReturnValues="ALL_NEW",
-            )
-        except table.exceptions.ConditionalCheckFailedException:
-            raise BlobDoomed() from None
+        return _take_over(digest, now)
     return dynamo.decode(response["Attributes"])["epoch"]
 
 
-def link_blob(name: str, digest: Digest, size: int, upload_id: str | None = None, keep_session: bool = False, epoch: str | None = None):
-    """Record the verified blob and link it into ``name`` (closing ``upload_id``), atomically.
+def _take_over(digest: Digest, now: int) -> str:
+    """Take over a blob whose deletion was left half-done (``claim_blob``); BlobDoomed while it is not stale.
+
+    The record loses ``size`` and ``counted``: a counted record leaves the
+    registry's total in the same transaction (the object may be gone already).
+    """
+    record = dynamo.get(keys.blob_key(digest), consistent=True)
+    if record is None or "doomed" not in record or int(record.get("doomed_at") or 0) >= now - DOOM_STALE_SECONDS:
+        raise BlobDoomed()  # being deleted now (or just forgotten: the next attempt creates it)
+    epoch = uuid.uuid4().hex
+    counted = bool(record.get("counted"))
+    update = usage.update_item(
+        keys.blob_key(digest),
+        "SET epoch = :epoch, lease_until = :until REMOVE gc_mark, doomed, doomed_at, #size, counted",
+        {":epoch": epoch, ":until": now + LEASE_SECONDS, ":doomed": record["doomed"], ":stale": now - DOOM_STALE_SECONDS},
+        "doomed = :doomed AND doomed_at < :stale AND " + ("attribute_exists(counted)" if counted else "attribute_not_exists(counted)"),
+        {"#size": "size"},
+    )
+    try:
+        dynamo.transact([update] + ([usage.total_change(digest, -int(record.get("size") or 0), -1)] if counted else []))
+    except ClientError as exc:
+        _cancelled_items(exc)
+        raise BlobDoomed() from None
+    return epoch
+
+
+def link_blob(
+    name: str,
+    digest: Digest,
+    size: int,
+    upload_id: str | None = None,
+    keep_session: bool = False,
+    epoch: str | None = None,
+    state: usage.LinkState | None = None,
+):
+    """Record the verified blob and link it into ``name`` (closing ``upload_id``), atomically with the storage counters.
 
     ``epoch``: this push wrote the object after ``claim_blob`` returned it; the
     record must still carry it. None: the object was found stored
@@ -447,30 +541,141 @@ def link_blob(name: str, digest: Digest, size: int, upload_id: str | None = None
     ``keep_session``: mark the session ``verified`` instead of deleting it, so a
     client repeating its completing PUT is answered 201 (direct uploads); the
     session's TTL removes it later.
+
+    ``state``: ``usage.read_link_state`` as the caller read it (None: read here,
+    one BatchGetItem). A link new to the repository adds ``size`` to its and its
+    namespace's logical bytes and, when no other repository of the namespace
+    links the blob, to the namespace's deduplicated bytes, which must stay
+    within the namespace's quota (``usage.QuotaExceeded``: 403 DENIED, nothing
+    linked). Every counter write is conditioned on what was read; a lost race
+    re-reads and tries again (``_LINK_ATTEMPTS``).
+    """
+    for _ in range(_LINK_ATTEMPTS):
+        fresh = state is None
+        state = state or usage.read_link_state(name, digest)
+        if fresh and not linkable(state.blob, epoch):
+            raise BlobGone()
+        writes, blob_item, session_item = _link_writes(name, digest, size, upload_id, keep_session, epoch, state)
+        try:
+            dynamo.transact(writes)
+            return
+        except ClientError as exc:
+            failed = _cancelled_items(exc)
+            if session_item in failed:
+                raise
+            if blob_item in failed and not fresh:
+                state = None  # read before a claim or a race: decide on a fresh read
+                continue
+            if blob_item in failed:
+                raise BlobGone() from None
+            state = None  # a counter or the link changed meanwhile
+    raise RegistryError(OciError.TOOMANYREQUESTS, "concurrent pushes are linking this blob: try again", headers={"Retry-After": "1"})
+
+
+_LINK_ATTEMPTS = 6
+
+
+def linkable(blob: dict | None, epoch: str | None = None) -> bool:
+    """The blob record as read allows a link: stored (or still this push's claim) and not being deleted."""
+    if blob is None or "doomed" in blob:
+        return False
+    return "size" in blob if epoch is None else blob.get("epoch") == epoch
+
+
+def adopt_link(name: str, digest: Digest) -> bool:
+    """Count a link stored before counting began (``usage --recount``), with its blob's record; no quota applies.
+
+    False when there is nothing to adopt: no link, counted already, or its blob
+    is being garbage-collected.
+    """
+    for _ in range(_LINK_ATTEMPTS):
+        state = usage.read_link_state(name, digest)
+        if state.link is None or state.link.get("counted") or not linkable(state.blob):
+            return False
+        writes, _, _ = _link_writes(name, digest, int(state.link.get("size") or state.blob["size"]), None, False, None, state, adopt=True)
+        try:
+            dynamo.transact(writes)
+            return True
+        except ClientError as exc:
+            _cancelled_items(exc)
+    return False
+
+
+def adopt_manifest(name: str, digest: Digest, size: int) -> bool:
+    """Count a manifest stored before counting began (``usage --recount``); False if absent or counted already."""
+    update = usage.update_item(keys.manifest_key(name, digest), "SET counted = :yes", {":yes": True}, "attribute_exists(pk) AND attribute_not_exists(counted)")
+    try:
+        dynamo.transact([update, *_manifest_counters(name, size)])
+        return True
+    except ClientError as exc:
+        _cancelled_items(exc)
+        return False
+
+
+def _link_writes(
+    name: str, digest: Digest, size: int, upload_id, keep_session: bool, epoch, state: usage.LinkState, adopt: bool = False
+) -> tuple[list[dict], int, int]:
+    """(the transaction, the index of the blob record's update, of the session's item or -1).
+
+    ``adopt``: counting an existing link (updated, not replaced: its ``created``
+    and any GC mark stay; no GC candidate, no quota).
     """
     now = int(time.time())
+    namespace = usage.namespace_of(name)
+    blob = state.blob or {}
+    blob_counted = bool(blob.get("counted"))
     blob_update = {
         "TableName": dynamo.table(),
         "Key": dynamo.encode(keys.blob_key(digest)),
         # The claim's lease ends: the blob is linked (an optimisation only: safety rests on doomed and epoch).
-        "UpdateExpression": "SET #size = :size, created = if_not_exists(created, :now) REMOVE gc_mark, lease_until",
+        "UpdateExpression": "SET #size = :size, created = if_not_exists(created, :now), counted = :yes REMOVE gc_mark, lease_until",
         "ExpressionAttributeNames": {"#size": "size"},
-        "ExpressionAttributeValues": {":size": size, ":now": now},
+        "ExpressionAttributeValues": {":size": size, ":now": now, ":yes": True},
     }
+    # The registry-wide total counts each blob object once: when its record is first counted.
+    counted = "attribute_exists(counted)" if blob_counted else "attribute_not_exists(counted)"
     if epoch is None:
-        blob_update["ConditionExpression"] = "attribute_exists(#size) AND attribute_not_exists(doomed)"
+        blob_update["ConditionExpression"] = f"attribute_exists(#size) AND attribute_not_exists(doomed) AND {counted}"
     else:
-        blob_update["ConditionExpression"] = "epoch = :epoch AND attribute_not_exists(doomed)"
+        blob_update["ConditionExpression"] = f"epoch = :epoch AND attribute_not_exists(doomed) AND {counted}"
         blob_update["ExpressionAttributeValues"][":epoch"] = epoch
+    if adopt:  # counting only: no GC mark or push's lease is touched
+        blob_update["UpdateExpression"] = "SET counted = :yes"
+        blob_update["ExpressionAttributeValues"] = {":yes": True}
     blob_update["ExpressionAttributeValues"] = dynamo.encode(blob_update["ExpressionAttributeValues"])
-    writes = [
-        {"Update": blob_update},
-        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode({**keys.link_key(name, digest), "size": size, "created": now})}},
-        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(keys.reverse_link_key(digest, name))}},
+    writes = [] if blob_counted else [usage.total_change(digest, size, 1)]
+    blob_item = len(writes)
+    writes.append({"Update": blob_update})
+    link = state.link
+    adds = link is None or not link.get("counted")  # new to the repository, or linked before counting began
+    link_put = {"TableName": dynamo.table(), "Item": dynamo.encode({**keys.link_key(name, digest), "size": size, "created": now, "counted": True})}
+    if link is None:
+        link_put["ConditionExpression"] = "attribute_not_exists(pk)"
+    else:
+        link_put["ConditionExpression"] = "attribute_exists(pk) AND " + ("attribute_not_exists(counted)" if adds else "attribute_exists(counted)")
+    if adopt:
+        writes.append(usage.update_item(keys.link_key(name, digest), "SET counted = :yes", {":yes": True}, "attribute_exists(pk) AND attribute_not_exists(counted)"))
+    else:
+        writes.append({"Put": link_put})
+    writes.append({"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(keys.reverse_link_key(digest, name))}})
+    if not adopt:
         # Collected if no manifest refers to it once a push has had time to (GC_LINK_GRACE_SECONDS).
-        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("LINK", name, digest, now))}},
-    ]
+        writes.append({"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("LINK", name, digest, now))}})
+    if adds:
+        first = state.refs == 0  # no repository of the namespace links it yet: its bytes are new there
+        room = None
+        if first and not adopt:
+            if usage.exceeds_quota(state, size):
+                _refused(name, digest, size, state, epoch)
+            room = (state.quota, (state.quota - size) if state.quota is not None else 0)
+        writes += [
+            usage.reference_change(namespace, digest, size, state.refs, 1),
+            usage.namespace_change(namespace, size, size if first else 0, 0 if state.repository else 1, room),
+            usage.repository_change(name, size, exists=state.repository is not None),
+        ]
+    session_item = -1
     if upload_id is not None and keep_session:
+        session_item = len(writes)
         writes.append(
             {
                 "Update": {
@@ -485,27 +690,100 @@ def link_blob(name: str, digest: Digest, size: int, upload_id: str | None = None
         )
     elif upload_id is not None:
         writes.append({"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.upload_key(upload_id))}})
-    try:
-        dynamo.transact(writes)
-    except ClientError as exc:
-        if 0 in _cancelled_items(exc):
-            raise BlobGone() from None
-        raise
+    return writes, blob_item, session_item
+
+
+def _refused(name: str, digest: Digest, size: int, state: usage.LinkState, epoch: str | None):
+    """Raise ``QuotaExceeded``; an object this push wrote (``epoch``) is queued for garbage collection, unlinked."""
+    if epoch is not None:
+        dynamo.put(candidate("BLOB", "", digest, 0), {})
+    raise usage.QuotaExceeded(usage.namespace_of(name), state.quota, state.dedup, size)
 
 
 def delete_link(name: str, digest: Digest) -> bool:
-    """Unlink the blob from ``name``; False when it was not linked. The blob becomes a GC candidate."""
-    writes = [
-        {"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.link_key(name, digest)), "ConditionExpression": "attribute_exists(pk)"}},
-        {"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.reverse_link_key(digest, name))}},
-        {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(candidate("BLOB", "", digest, 0))}},
-    ]
+    """Unlink the blob from ``name``, taking its bytes off the counters; False when it was not linked.
+
+    The blob becomes a GC candidate.
+    """
+    return unlink(name, digest, candidate("BLOB", "", digest, 0))
+
+
+def unlink(name: str, digest: Digest, blob_candidate: dict, token: str | None = None) -> bool:
+    """Delete ``name``'s link of ``digest`` and its reverse record, queue ``blob_candidate``, and subtract
+    the link's bytes from the counters, in one transaction; False when there is no link (or, with
+    ``token``, it no longer carries that garbage-collection mark).
+
+    Conditioned on the link and the namespace's reference count as read (one
+    BatchGetItem): a race re-reads and tries again.
+    """
+    namespace = usage.namespace_of(name)
+    for _ in range(_LINK_ATTEMPTS):
+        state = usage.read_link_state(name, digest)
+        link = state.link
+        if link is None or (token is not None and link.get("gc_mark") != token):
+            return False
+        condition, values = "attribute_exists(pk)", {}
+        if token is not None:
+            condition, values = "gc_mark = :token", {":token": token}
+        condition += " AND " + ("attribute_exists(counted)" if link.get("counted") else "attribute_not_exists(counted)")
+        delete = {"TableName": dynamo.table(), "Key": dynamo.encode(keys.link_key(name, digest)), "ConditionExpression": condition}
+        if values:
+            delete["ExpressionAttributeValues"] = dynamo.encode(values)
+        writes = [
+            {"Delete": delete},
+            {"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.reverse_link_key(digest, name))}},
+            {"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(blob_candidate)}},
+        ]
+        size = int(link.get("size") or 0)
+        if link.get("counted") and state.refs > 0:
+            last = state.refs == 1
+            writes += [
+                usage.reference_change(namespace, digest, size, state.refs, -1),
+                usage.namespace_change(namespace, -size, -size if last else 0),
+                usage.repository_change(name, -size),
+            ]
+        elif link.get("counted"):
+            logger.warning("a counted link without a reference count: usage --recount repairs it", extra={"repository": name, "digest": str(digest)})
+        try:
+            dynamo.transact(writes)
+            return True
+        except ClientError as exc:
+            _cancelled_items(exc)
+    raise RegistryError(OciError.TOOMANYREQUESTS, "concurrent pushes are linking this blob: try again", headers={"Retry-After": "1"})
+
+
+def uncount_repository(name: str) -> int:
+    """Take a repository being deleted off the storage counters: every counted link and manifest is
+    removed the way a delete removes it (one transaction each, counters included), then its counter item.
+
+    Called first by ``catalog_index.delete_repository`` (which removes everything else); pages through
+    the repository's own links and manifests. Returns the items removed.
+    """
+    removed = 0
+    for prefix in ("BLOB#", "MANIFEST#"):
+        after = None
+        while True:
+            items, more = dynamo.query_page(keys.repo_pk(name), prefix, 100, after)
+            for item in items:
+                if not item.get("counted"):
+                    continue  # left to the batch delete that follows
+                digest = Digest.parse(item["sk"][len(prefix) :])
+                done = delete_link(name, digest) if prefix == "BLOB#" else remove_manifest(name, digest) is not None
+                removed += int(bool(done))
+            if not more:
+                break
+            after = items[-1]["sk"][len(prefix) :]
+    namespace = usage.namespace_of(name)
     try:
-        dynamo.transact(writes)
+        dynamo.transact(
+            [
+                {"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.usage_repository_key(name)), "ConditionExpression": "attribute_exists(pk)"}},
+                usage.namespace_change(namespace, 0, 0, -1),
+            ]
+        )
     except ClientError as exc:
-        _cancelled_items(exc)
-        return False
-    return True
+        _cancelled_items(exc)  # never counted
+    return removed
 
 
 # --- upload sessions ---------------------------------------------------------------
