@@ -577,5 +577,10 @@ def save_verification(upload_id: str, session: dict, previous_step: int | None):
     )
 
 
+def save_fetch(upload_id: str, session: dict, previous_step: int):
+    """Write a pull-through fetch's progress back only if no other worker advanced it (Conflict)."""
+    dynamo.put(keys.upload_key(upload_id), session, "attribute_exists(pk) AND fstep = :previous", {":previous": previous_step})
+
+
 def delete_upload(upload_id: str):
     dynamo.delete(keys.upload_key(upload_id))
