@@ -231,6 +231,12 @@ def locate(name: str) -> Place | None:
     return Place(upstream, repository, canonical)
 
 
+def stored_name(name: str) -> str:
+    """The name ``name``'s content is stored under: the canonical one for a cache's library/ alias."""
+    place = locate(name)
+    return place.name if place is not None else name
+
+
 def cached_prefix(name: str) -> bool:
     prefix, _, _ = name.partition("/")
     return prefix in upstreams()
