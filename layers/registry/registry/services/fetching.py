@@ -9,13 +9,14 @@ the upstream's redirect) into a multipart upload at ``uploads/<id>/parts``,
 hashing as it goes; the hash state (``rehashes``) and the part ETags live in
 the session item, every save conditioned on a counter, so a redelivered
 message or a second worker cannot advance it twice. Once every byte is in,
-the session is handed to ``services.verification`` exactly as a direct
-upload is (``begin`` with the hash already taken): compare the digest, claim,
-copy to ``blobs/<alg>/<hex>``, link. The pending link becomes a real one and
+the session is handed to the verify function exactly as a direct upload is
+(``verification.begin`` with the hash already taken): compare the digest,
+claim, copy to ``blobs/<alg>/<hex>``, link. The pending link becomes a real one and
 the next GET is the usual 307 to S3.
 
-A failure the upstream causes (gone, wrong bytes) deletes the session, so the
-next pull starts over; anything else is retried by SQS (then dead-lettered).
+Bytes that are not the digest mark the session ``failed``, and the next pull
+starts over; any other failure is retried by SQS (then dead-lettered), and a
+session left without progress for ``STALL_SECONDS`` is started over by the next pull.
 """
 
 from __future__ import annotations
@@ -54,10 +55,13 @@ def start(name: str, prefix: str, repository: str, digest: Digest, size: int) ->
         metadata.create_upload(fetch_id, session)
     except metadata.Conflict:
         existing = metadata.get_upload(fetch_id)
-        if existing is None or not _stalled(existing):
+        if existing is not None and not _stalled(existing) and existing.get("state") != "failed":
             return fetch_id
-        metadata.delete_upload(fetch_id)  # its worker died: start over (the old parts expire with uploads/)
-        metadata.create_upload(fetch_id, session)
+        # Its worker died, or the upstream sent wrong bytes: start over (old parts expire with uploads/).
+        try:
+            metadata.save_fetch(fetch_id, {**session, "fstep": int((existing or {}).get("fstep") or 0) + 1}, (existing or {}).get("fstep"))
+        except metadata.Conflict:
+            return fetch_id  # another request restarted it first
     queue.request_fetch(fetch_id)
     return fetch_id
 
@@ -112,17 +116,15 @@ def step(fetch_id: str, deadline: float, download=None) -> dict | None:
         return session
     blobstore.complete_multipart(key, session["multipart"], etags)
     if hasher.finalize() != digest.hex:
-        metadata.delete_upload(fetch_id)
-        blobstore.delete_staging(key)
-        return None
+        # Nothing became visible; the staging object expires with uploads/, and the next pull starts over.
+        return _saved(fetch_id, session, fetching=False, state="failed", error="DIGEST_INVALID")
     handed = {k: v for k, v in session.items() if k not in ("fetching", "fstep", "hash", "pk", "sk")}
     try:
-        verification.begin(fetch_id, handed, digest, size, hashed=hasher.serialize())
+        session = verification.begin(fetch_id, handed, digest, size, hashed=hasher.serialize())
     except metadata.Conflict:
         return None  # another worker handed it over first
-    session = verification.advance(fetch_id, deadline)
-    if session is not None and session.get("state") == "verifying":
-        queue.request_verification(fetch_id)
+    # The verify function compares, claims, copies to blobs/ and links, exactly as for a direct upload.
+    queue.request_verification(fetch_id)
     return session
 
 
