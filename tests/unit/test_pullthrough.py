@@ -8,6 +8,7 @@ request, so the tests count what went upstream.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import pytest
@@ -309,3 +310,25 @@ def test_a_repository_outside_any_cache_prefix_is_unaffected(upstream, client):
     assert client.request("GET", "/v2/team/app/manifests/v1", headers=ACCEPT).status == 200
     assert client.request("GET", "/v2/team/nothing/manifests/v1", headers=ACCEPT).error_codes == ["NAME_UNKNOWN"]
     assert len(upstream.requests) == 0
+
+
+def test_registry_admin_sets_lists_and_deletes_an_upstream_without_printing_its_password(moto, monkeypatch, capsys):
+    import io
+    import sys
+
+    from local_stack import resources
+    from registry_admin import cli
+
+    table = ["--table", resources.TABLE_NAME]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("upstream-pass\n"))
+    assert cli.main([*table, "upstream", "set", "hub", "https://registry-1.docker.io", "--username", "me", "--password-stdin"]) == 0
+    assert cli.main([*table, "upstream", "set", "ghcr", "https://ghcr.io"]) == 0
+    assert cli.main([*table, "upstream", "list", "--json"]) == 0
+    out = capsys.readouterr().out
+    listed = json.loads(out[out.index("["):])
+    assert [(u["prefix"], u["library"], u["credentials"]) for u in listed] == [("ghcr", False, False), ("hub", True, True)]
+    assert "upstream-pass" not in out
+    assert cli.main([*table, "upstream", "set", "bad/prefix", "https://x.io"]) == 1
+    assert cli.main([*table, "upstream", "set", "x", "https://x.io", "--username", "me"]) == 1  # no password on stdin: refused
+    assert cli.main([*table, "upstream", "delete", "hub"]) == 0
+    assert cli.main([*table, "upstream", "delete", "hub"]) == 1

@@ -46,12 +46,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from registry import aws, keys, metrics
+from registry import aws, metrics
 from registry import manifests as media
 from registry.errors import OciError, RegistryError
 from registry.http import Response
 from registry.references import Digest
-from registry.storage import blobstore, cache_records, dynamo, metadata, search_index
+from registry.storage import blobstore, cache_records, metadata, search_index
 
 CONFIG_SECONDS = 60
 # Upstreams from UPSTREAMS and the table together; a prefix is one name component.
@@ -546,6 +546,7 @@ def download_range(prefix: str, repository: str, digest: Digest, first: int, las
 # --- expiry -----------------------------------------------------------------------------------
 
 EXPIRY_PAGE = 100
+EXPIRY_LOOKBACK_DAYS = 30
 
 
 def expire(deadline: float, now: float | None = None) -> int:
@@ -563,8 +564,8 @@ def expire(deadline: float, now: float | None = None) -> int:
     cursor = cache_records.expiry_cursor()
     day = (datetime.strptime(cursor, "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(days=1)) if cursor else None
     if day is None:
-        # First run: look back a year (cached tags older than that were fetched before this version).
-        day = datetime.fromtimestamp(cutoff, UTC) - timedelta(days=365)
+        # First run: the schedule runs several times a day, so a month back covers any entry written before it.
+        day = datetime.fromtimestamp(cutoff, UTC) - timedelta(days=EXPIRY_LOOKBACK_DAYS)
     deleted = 0
     while day.strftime("%Y-%m-%d") <= last and time.monotonic() < deadline:
         name = day.strftime("%Y-%m-%d")
@@ -588,5 +589,3 @@ def expire(deadline: float, now: float | None = None) -> int:
 CACHE_FETCHES = "CacheUpstreamFetches"
 CACHE_REVALIDATIONS = "CacheRevalidations"
 CACHE_BYTES_FETCHED = "CacheBytesFetched"
-
-_ = (keys, dynamo)  # noqa: F841 - the storage layout lives in registry.keys (see cache_records)
