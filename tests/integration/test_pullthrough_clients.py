@@ -118,3 +118,100 @@ def test_with_the_upstream_stopped_cached_images_pull_and_uncached_ones_fail_cle
         skopeo.copy(f"{registry}/gone/never:v1", images.oci_ref(tmp_path / "never", "v1"))
     # containers/image prints a 5xx's status line, not its body (the body's UNAVAILABLE is checked in tests/unit).
     assert "503 Service Unavailable" in failed.value.stderr
+
+
+# --- a second local stack as the upstream: token auth and 307 blob redirects, as Docker Hub answers ---------------
+
+_UPSTREAM_STACK = """
+import signal, sys, threading
+from local_stack.gateway import Limits
+from local_stack.stack import LocalStack
+stack = LocalStack(port=int(sys.argv[1]), limits=Limits.off()).start()
+print("ready", flush=True)
+stopped = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+stopped.wait()
+stack.stop()
+"""
+
+
+class UpstreamStack:
+    """This registry, run as its own process (its own moto), signed in to as its admin."""
+
+    def __init__(self):
+        import secrets
+
+        from support import free_port
+
+        self.port = free_port()
+        self.user, self.password = "admin", secrets.token_urlsafe(18)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        import sys
+        from pathlib import Path
+
+        from support import wait_until
+        from support._process import make_scratch, spawn
+
+        self.scratch = make_scratch("upstream-stack-")
+        root = Path(__file__).resolve().parents[2]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "UPSTREAMS", "CACHE_"))}
+        env.update(REGISTRY_ADMIN_USER=self.user, REGISTRY_ADMIN_PASSWORD=self.password, PYTHONPATH=str(root))
+        self.log = self.scratch / "stack.log"
+        self.proc = spawn([sys.executable, "-c", _UPSTREAM_STACK, str(self.port)], self.log, env=env)
+        wait_until(lambda: "ready" in self.log.read_text(errors="replace") or self.proc.poll() is not None, 60, "upstream stack")
+        assert self.proc.poll() is None, self.log.read_text()[-3000:]
+        return self
+
+    def __exit__(self, *exc):
+        import shutil
+
+        from support._process import terminate
+
+        terminate(self.proc, timeout=10)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def test_through_a_token_upstream_a_large_layer_is_served_by_the_upstreams_redirect_then_from_our_s3(
+        registry, stack, requests, tmp_path, monkeypatch):
+    """Like Docker Hub: Bearer challenge, a token for the upstream's credentials (from Secrets Manager here),
+    blob GETs answered 307 to presigned S3. A layer over CACHE_INLINE_BYTES is pulled from the upstream's
+    redirect while the fetch function copies it; once copied, it is served from our S3."""
+    from registry.references import Digest
+    from registry.services import pullthrough
+    from registry.storage import metadata
+    from registry.storage import upstream as http
+    from registry_admin import upstreams
+    from support import wait_until
+
+    monkeypatch.setenv("CACHE_INLINE_BYTES", str(1024 * 1024))
+    with UpstreamStack() as upstream:
+        image = images.write_image(tmp_path / "src", [6_000_000, 200_000], tag="v1", compresslevel=0)
+        skopeo.copy(images.oci_ref(tmp_path / "src", "v1"), f"{upstream.host}/team/big:v1", creds=(upstream.user, upstream.password))
+        upstreams.set_upstream("ours", f"http://{upstream.host}", upstream.user, upstream.password)
+        http.reset()
+        pullthrough.reset()
+        try:
+            skopeo.copy(f"{registry}/ours/team/big:v1", images.oci_ref(tmp_path / "first", "v1"))
+            for digest in [image.digest, image.config.digest, *image.layer_digests]:
+                assert images.read_blob(tmp_path / "first", digest) == images.read_blob(tmp_path / "src", digest)
+            big = Digest.parse(image.layer_digests[0])
+            [first_get] = [c for c in requests if c.method == "GET" and c.path.endswith(f"/blobs/{big}") and c.status == 307]
+            assert not first_get.reply_headers["location"].startswith(stack.aws_endpoint)  # the upstream's own S3, not ours
+
+            def copied() -> bool:
+                link = metadata.get_link("ours/team/big", big)
+                return link is not None and not link.get("pending")
+
+            wait_until(copied, 120, "the fetch function's copy of the large layer", interval=0.5)
+            requests.clear()
+            skopeo.copy(f"{registry}/ours/team/big:v1", images.oci_ref(tmp_path / "second", "v1"))
+            [second_get] = [c for c in requests if c.method == "GET" and c.path.endswith(f"/blobs/{big}") and c.status == 307]
+            assert second_get.reply_headers["location"].startswith(stack.aws_endpoint)
+            assert images.read_blob(tmp_path / "second", str(big)) == images.read_blob(tmp_path / "src", str(big))
+        finally:
+            upstreams.delete_upstream("ours")
