@@ -16,10 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from registry.services import pullthrough
-from registry.storage import cache_records
-from registry.storage import upstream as http
-
 
 class UpstreamError(Exception):
     """A refusal with a message for the operator."""
@@ -27,6 +23,10 @@ class UpstreamError(Exception):
 
 def set_upstream(prefix: str, url: str, username: str | None = None, password: str | None = None, library: bool | None = None) -> dict:
     """Create or replace an upstream; with ``username`` and ``password``, its credentials secret. Returns its view."""
+    from registry.services import pullthrough
+    from registry.storage import cache_records
+    from registry.storage import upstream as http
+
     option = "" if library is None else (",library" if library else ",nolibrary")
     try:
         upstream = pullthrough.parse_upstream(prefix, url + option)
@@ -34,17 +34,15 @@ def set_upstream(prefix: str, url: str, username: str | None = None, password: s
         raise UpstreamError(str(exc)) from None
     if (username is None) != (password is None):
         raise UpstreamError("credentials need both --username and a password on standard input")
-    credentials = None
+    existing = {item["sk"]: item for item in cache_records.list_upstreams()}
+    if upstream.prefix not in existing and len(existing) >= cache_records.UPSTREAMS_MAX:
+        raise UpstreamError(f"at most {cache_records.UPSTREAMS_MAX} upstreams")
+    credentials = (existing.get(upstream.prefix) or {}).get("credentials")  # kept when none are given
     if username is not None:
         if not username or not password:
             raise UpstreamError("the username and the password must not be empty")
         credentials = pullthrough.secret_id(upstream.prefix)
         http.store_credentials(credentials, username, password)
-    else:
-        existing = {item["sk"]: item for item in cache_records.list_upstreams()}.get(upstream.prefix)
-        credentials = (existing or {}).get("credentials")  # keeps credentials set before
-    if len(cache_records.list_upstreams()) >= cache_records.UPSTREAMS_MAX and upstream.prefix not in _table_prefixes():
-        raise UpstreamError(f"at most {cache_records.UPSTREAMS_MAX} upstreams")
     item = {"url": upstream.url, "library": upstream.library}
     if credentials:
         item["credentials"] = credentials
@@ -53,11 +51,11 @@ def set_upstream(prefix: str, url: str, username: str | None = None, password: s
     return _view(upstream.prefix, item, "registry-admin")
 
 
-def _table_prefixes() -> set[str]:
-    return {item["sk"] for item in cache_records.list_upstreams()}
-
-
 def delete_upstream(prefix: str):
+    from registry.services import pullthrough
+    from registry.storage import cache_records
+    from registry.storage import upstream as http
+
     items = {item["sk"]: item for item in cache_records.list_upstreams()}
     if prefix not in items:
         raise UpstreamError(f"no upstream {prefix} set by registry-admin (one from the Upstreams parameter is changed there)")
@@ -69,6 +67,9 @@ def delete_upstream(prefix: str):
 
 def list_upstreams() -> list[dict]:
     import os
+
+    from registry.services import pullthrough
+    from registry.storage import cache_records
 
     views = {}
     try:
