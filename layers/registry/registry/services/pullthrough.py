@@ -360,7 +360,8 @@ def _fetch_manifest(place: Place, ref) -> dict:
     from registry.storage import upstream as http
 
     try:
-        answer = _client(place.upstream).request("GET", f"/v2/{place.repository}/manifests/{ref}", _scope(place), {"Accept": ACCEPT})
+        answer = _client(place.upstream).request("GET", f"/v2/{place.repository}/manifests/{ref}", _scope(place), {"Accept": ACCEPT},
+                                                 limit=media.MAX_MANIFEST_BYTES + 1)
     except http.Unreachable:
         raise _unreachable(place) from None
     metrics.add(CACHE_FETCHES)
@@ -535,7 +536,7 @@ def download_range(prefix: str, repository: str, digest: Digest, first: int, las
     place = Place(upstream, repository, f"{prefix}/{repository}")
     try:
         answer = _client(upstream).request("GET", f"/v2/{repository}/blobs/{digest}", _scope(place), {"Range": f"bytes={first}-{last}"},
-                                           redirect=True, read_seconds=120)
+                                           redirect=True, read_seconds=120, limit=last - first + 2)
     except http.Unreachable as exc:
         raise UpstreamFailed(f"unreachable: {exc}") from None
     if answer.status == 206 or (answer.status == 200 and first == 0 and len(answer.body) == last + 1):

@@ -108,8 +108,16 @@ class Answer:
 
     def close(self):
         if self.stream is not None:
-            self.stream.release_conn()
+            _release(self.stream)
             self.stream = None
+
+
+def _release(response):
+    """Give the connection back to the pool, or drop it when its body was not read to the end
+    (the next request on it would read the rest as its answer)."""
+    if response.length_remaining != 0:
+        response.close()
+    response.release_conn()
 
 
 @dataclass
@@ -146,10 +154,10 @@ class Client:
         self.credentials = credentials
 
     def request(self, method: str, path: str, scope: str, headers: dict | None = None, *, read: bool = True, redirect: bool = False,
-                read_seconds: float | None = None) -> Answer:
+                read_seconds: float | None = None, limit: int | None = None) -> Answer:
         """``method`` ``path`` (``/v2/…``) with the authorization ``scope`` needs; one retry after a challenge.
 
-        ``read``: read the whole body (False: ``Answer.stream`` is open, the caller reads and closes it).
+        ``read``: read the whole body, or its first ``limit`` bytes (False: ``Answer.stream`` is open, the caller reads and closes it).
         ``redirect``: follow redirects (blob bytes); otherwise a 3xx is returned as it is.
         Raises Unreachable.
         """
@@ -158,7 +166,7 @@ class Client:
         authorization = _tokens.get(key)
         if authorization:
             sent["Authorization"] = authorization
-        answer = self._send(method, path, sent, read, redirect, read_seconds)
+        answer = self._send(method, path, sent, read, redirect, read_seconds, limit)
         if answer.status != 401:
             return answer
         challenge = answer.header("www-authenticate") or ""
@@ -168,15 +176,15 @@ class Client:
             return answer
         _tokens.put(key, *authorization)
         sent["Authorization"] = authorization[0]
-        return self._send(method, path, sent, read, redirect, read_seconds)
+        return self._send(method, path, sent, read, redirect, read_seconds, limit)
 
-    def _send(self, method, path, headers, read, redirect, read_seconds) -> Answer:
+    def _send(self, method, path, headers, read, redirect, read_seconds, limit=None) -> Answer:
         """One request; with ``redirect``, up to REDIRECTS hops followed *without* the Authorization header:
         a redirect target (a CDN, a presigned S3 URL) is reached by its URL alone, and S3 refuses a
         presigned request that also carries an Authorization header."""
         url = self.url + path
         for _ in range(REDIRECTS + 1):
-            answer = self._once(method, url, headers, read, read_seconds)
+            answer = self._once(method, url, headers, read, read_seconds, limit)
             location = answer.header("location")
             if not (redirect and answer.status in (301, 302, 303, 307, 308) and location):
                 return answer
@@ -185,7 +193,7 @@ class Client:
             headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         return answer
 
-    def _once(self, method, url, headers, read, read_seconds) -> Answer:
+    def _once(self, method, url, headers, read, read_seconds, limit=None) -> Answer:
         timeout = urllib3.Timeout(connect=CONNECT_SECONDS, read=read_seconds or READ_SECONDS)
         try:
             response = _pool.request(method, url, headers=headers, preload_content=False, redirect=False, timeout=timeout, retries=False)
@@ -194,11 +202,11 @@ class Client:
         headers = {k.lower(): v for k, v in response.headers.items()}
         if read or response.status >= 300 or method == "HEAD":
             try:
-                body = response.read(decode_content=True) if read and response.status < 300 else response.read(SMALL_BODY_MAX + 1, decode_content=True)
+                body = response.read(limit, decode_content=True) if read and response.status < 300 else response.read(SMALL_BODY_MAX + 1, decode_content=True)
             except urllib3.exceptions.HTTPError as exc:
                 raise Unreachable(type(exc).__name__) from None
             finally:
-                response.release_conn()
+                _release(response)
             return Answer(response.status, headers, body)
         return Answer(response.status, headers, stream=response)
 
