@@ -332,3 +332,12 @@ def test_registry_admin_sets_lists_and_deletes_an_upstream_without_printing_its_
     assert cli.main([*table, "upstream", "set", "x", "https://x.io", "--username", "me"]) == 1  # no password on stdin: refused
     assert cli.main([*table, "upstream", "delete", "hub"]) == 0
     assert cli.main([*table, "upstream", "delete", "hub"]) == 1
+
+
+def test_the_fetch_functions_sample_event_for_a_session_that_is_gone_is_acknowledged(moto):
+    from pathlib import Path
+
+    from local_stack.gateway import LambdaContext, load_handler
+
+    event = json.loads((Path(__file__).resolve().parents[2] / "events/queue/fetch.json").read_text())
+    assert load_handler("functions/fetch/")(event, LambdaContext("FetchFunction", "req", timeout=900)) == {"batchItemFailures": []}
