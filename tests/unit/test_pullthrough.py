@@ -341,3 +341,21 @@ def test_the_fetch_functions_sample_event_for_a_session_that_is_gone_is_acknowle
 
     event = json.loads((Path(__file__).resolve().parents[2] / "events/queue/fetch.json").read_text())
     assert load_handler("functions/fetch/")(event, LambdaContext("FetchFunction", "req", timeout=900)) == {"batchItemFailures": []}
+
+
+def test_content_the_upstream_sends_under_the_wrong_digest_is_never_stored(upstream, anonymous):
+    manifest, digest = upstream.push("library/busybox", "latest", [os.urandom(100)])
+    other, _ = upstream.push("library/busybox", "other", [os.urandom(100)])
+    upstream.manifests[("library/busybox", digest)] = ("application/vnd.oci.image.manifest.v1+json", other)
+    reply = anonymous.request("GET", f"/v2/hub/library/busybox/manifests/{digest}", headers=ACCEPT)
+    assert (reply.status, reply.error_codes) == (503, ["UNAVAILABLE"])
+    layer = os.urandom(100)
+    _, fine = upstream.push("library/lying", "v1", [layer])
+    anonymous.request("GET", "/v2/hub/library/lying/manifests/v1", headers=ACCEPT)
+    upstream.blobs[digest_of(layer)] = os.urandom(100)  # same size, other bytes
+    reply = anonymous.request("GET", f"/v2/hub/library/lying/blobs/{digest_of(layer)}")
+    assert (reply.status, reply.error_codes) == (503, ["UNAVAILABLE"])
+    from registry.references import Digest
+    from registry.storage import metadata
+
+    assert metadata.get_blob(Digest.parse(digest_of(layer))) is None
