@@ -1,6 +1,7 @@
 # make run   serve the registry locally on 127.0.0.1:$(PORT)
 # make test  run every test (unit, handler, integration with real clients)
 # make sam-check  sam validate --lint, sam build, and the built artifacts against every sample event
+# make build  sam build, then compile the build's Python for the functions' runtime (see README, Deploy)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,7 +9,11 @@ PY := $(VENV)/bin/python
 PORT ?= 5000
 export PORT
 
-.PHONY: run test unit integration lint generate bench clean sam-validate sam-check
+# The Python of the functions' runtime (the template's PythonRuntime) and where sam build writes.
+RUNTIME_PYTHON ?= python3.13
+BUILD_DIR ?= .aws-sam/build
+
+.PHONY: run test unit integration lint generate bench clean sam-validate sam-check build compile
 
 $(VENV)/.installed: requirements-dev.txt layers/registry/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +43,17 @@ sam-validate: $(VENV)/.installed
 
 sam-check: $(VENV)/.installed
 	$(PY) -m pytest -q tests/unit/test_deploy.py
+
+build: $(VENV)/.installed
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build
+	$(MAKE) compile
+
+# sam build ships sources only, and /opt (the layer) is read-only on Lambda, so every cold
+# start would compile Powertools, PyJWT and the registry again. Bytecode that is never
+# checked against its source (unchecked-hash: zip files do not keep exact mtimes) is read
+# as it is. It must come from the runtime's own Python version (cpython-313 files).
+compile:
+	$(RUNTIME_PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash $(BUILD_DIR)
 
 generate: $(VENV)/.installed
 	$(PY) scripts/generate.py

@@ -63,7 +63,7 @@ class Client:
         return Reply(*self.gateway.invoke(method, raw_path, query, pairs, body, host="registry.test"))
 
     def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> Reply:
-        scope = self._scope_for(path)
+        scope = self._scope_for(path, method)
         token = self.tokens.get(scope)
         sent = {**(headers or {}), **({"authorization": f"Bearer {token}"} if token else {})}
         reply = self.raw(method, path, body, sent)
@@ -90,10 +90,10 @@ class Client:
         return reply.json()["token"]
 
     @staticmethod
-    def _scope_for(path: str) -> str:
+    def _scope_for(path: str, method: str | None = None) -> str:
         from registry import routes
 
-        route, params = routes.match(path.partition("?")[0])
+        route, params = routes.match(path.partition("?")[0], method=method)
         if route is not None and route.name == "catalog":
             return "registry:catalog:*"
         if params.get("name"):

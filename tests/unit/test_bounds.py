@@ -211,3 +211,46 @@ def test_a_one_letter_search_reads_a_bounded_number_of_candidates_whatever_the_r
     many = calls_for(40)
     assert many == few
     assert many.count(("dynamodb", "BatchGetItem")) == 1 and many.count(("dynamodb", "Query")) <= 2
+
+
+def _image_manifest(config: str, layers: list[str]) -> bytes:
+    import json
+
+    def descriptor(digest, media_type):
+        return {"mediaType": media_type, "digest": digest, "size": 1}
+
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": descriptor(config, "application/vnd.oci.image.config.v1+json"),
+            "layers": [descriptor(d, "application/vnd.oci.image.layer.v1.tar") for d in layers],
+        }
+    ).encode()
+
+
+def test_a_manifest_listing_more_descriptors_than_the_bound_gets_400_and_reads_nothing(client, counted):
+    from registry.manifests import MAX_REFERENCES
+
+    config = client.push_blob("team/many", b"{}")
+    layers = ["sha256:" + hashlib.sha256(str(i).encode()).hexdigest() for i in range(MAX_REFERENCES)]  # + config: one over
+    client.authorize("/v2/team/many/manifests/v1")
+    counted.calls.clear()
+    reply = client.request("PUT", "/v2/team/many/manifests/v1", _image_manifest(config, layers), {"content-type": "application/vnd.oci.image.manifest.v1+json"})
+    assert (reply.status, reply.error_codes) == (400, ["MANIFEST_INVALID"])
+    assert counted.count("dynamodb") <= 2  # the rate-limit and repository reads a manifest PUT makes first, at most
+
+
+def test_a_manifest_of_many_descriptors_is_stored_in_a_bounded_number_of_calls(client, counted):
+    # Calls for n references: ceil(n/100) BatchGetItem to check them, ceil(n/25) BatchWriteItem for
+    # the USES# records, ceil(n/100) transactions touching the links, 1 for the manifest, and the
+    # reads before: at MAX_REFERENCES (256), at most 3 + 11 + 3 + 1 + 2 = 20. Measured at 130 (two
+    # touch batches), as moto copies the whole table for every transaction item (slow, not AWS's cost).
+    layers = [client.push_blob("team/many", b"layer %d" % i) for i in range(129)]
+    config = client.push_blob("team/many", b"{}")
+    client.authorize("/v2/team/many/manifests/v1")
+    client.gateway.limits.timeout = 300  # moto's transactions, see above
+    counted.calls.clear()
+    reply = client.request("PUT", "/v2/team/many/manifests/v1", _image_manifest(config, layers), {"content-type": "application/vnd.oci.image.manifest.v1+json"})
+    assert reply.status == 201, reply.body
+    assert counted.count() <= 20, counted.calls

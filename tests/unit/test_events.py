@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, parse_qsl, quote, urlparse, urlsplit
 import pytest
 
 from local_stack import gateway, template
+from registry.routes import MAX_NAME_COMPONENTS
 from tests.clients import Reply
 
 EVENTS = template.ROOT / "events"
@@ -82,9 +83,12 @@ def repository(sample: dict) -> str:
     """The repository name the event addresses, as API Gateway's path parameters give it."""
     params = sample.get("pathParameters") or {}
     if "n1" in params:
-        return "/".join(params[f"n{i}"] for i in range(1, 6) if f"n{i}" in params)
+        return "/".join(params[f"n{i}"] for i in range(1, MAX_NAME_COMPONENTS + 1) if f"n{i}" in params)
     proxy = params["proxy"]
-    found = re.fullmatch(r"(.+)/blobs/uploads/(?:[0-9a-f]{32}/parts)?", proxy)
+    if sample["rawPath"].startswith("/api/v1/"):  # ANY /api/v1/repositories/{proxy+}: repositories/<name>[/<setting>]
+        found = re.fullmatch(r"(.+?)(?:/(?:description|star|official|immutable))?", proxy)
+    else:
+        found = re.fullmatch(r"(.+)/blobs/uploads/(?:[0-9a-f]{32}/parts)?", proxy)
     assert found, proxy
     return found.group(1)
 
@@ -170,9 +174,9 @@ def test_every_sample_event_names_a_route_key_the_template_defines():
 
 def test_the_samples_include_names_at_the_deepest_routed_depth_and_one_deeper():
     depths = {repository(load_event(name)).count("/") + 1 for name in EVENT_FILES if load_event(name).get("pathParameters", {}).get("n1")}
-    assert depths == {1, 2, 3, 4, 5}
+    assert depths == set(range(1, MAX_NAME_COMPONENTS + 1))
     too_deep = load_event("too-deep-name.json")
-    assert too_deep["pathParameters"]["proxy"].split("/manifests/")[0].count("/") + 1 == 6
+    assert too_deep["pathParameters"]["proxy"].split("/manifests/")[0].count("/") + 1 == MAX_NAME_COMPONENTS + 1
 
 
 # --- shape: what API Gateway really sends ----------------------------------------------

@@ -97,11 +97,11 @@ def test_every_documented_error_code_exists_with_its_status(document):
     assert {code for _, code in documented} <= enum
 
 
-def test_the_name_parameter_takes_up_to_five_components_with_their_slashes(document):
+def test_the_name_parameter_takes_up_to_eight_components_with_their_slashes(document):
     from registry.routes import MAX_NAME_COMPONENTS
 
     parameter = document["components"]["parameters"]["Name"]
     assert parameter["x-name-components"] == MAX_NAME_COMPONENTS
     pattern = re.compile(parameter["schema"]["pattern"])
-    assert pattern.match("busybox") and pattern.match("library/busybox") and pattern.match("a/b/c/d/e")
-    assert not pattern.match("a/b/c/d/e/f") and not pattern.match("Library/Busybox")
+    assert pattern.match("busybox") and pattern.match("library/busybox") and pattern.match("a/b/c/d/e/f/g/h")
+    assert not pattern.match("a/b/c/d/e/f/g/h/i") and not pattern.match("Library/Busybox")

@@ -60,10 +60,16 @@ def router():
         ("POST", "/v2/a/b/c/d/e/f/g/blobs/uploads/", "UploadFunction"),
         ("PATCH", "/v2/a/b/blobs/uploads/0123", "UploadFunction"),
         ("PUT", "/v2/a/b/c/d/e/blobs/uploads/0123", "UploadFunction"),
-        # Deeper than routed, wrong methods and unknown paths reach the base function.
-        ("GET", "/v2/a/b/c/d/e/f/manifests/latest", "BaseFunction"),
-        ("POST", "/v2/a/manifests/latest", "UploadFunction"),
-        ("PATCH", "/v2/a/manifests/latest", "BaseFunction"),
+        ("GET", "/v2/a/b/c/d/e/f/g/h/manifests/latest", "ManifestFunction"),
+        ("GET", "/v2/a/b/c/d/e/f/g/h/blobs/uploads/0123/parts", "UploadFunction"),
+        ("PUT", "/api/v1/repositories/a/b/c/d/e/f/g/h/star", "SearchFunction"),
+        ("GET", "/api/v1/repositories/a", "SearchFunction"),
+        # A path's every method reaches its function (ANY), which answers 405 for the others.
+        ("POST", "/v2/a/manifests/latest", "ManifestFunction"),
+        ("PATCH", "/v2/a/manifests/latest", "ManifestFunction"),
+        # Deeper than routed and unknown paths reach the base function.
+        ("GET", "/v2/a/b/c/d/e/f/g/h/i/manifests/latest", "BaseFunction"),
+        ("POST", "/v2/a/b/c/d/e/f/g/h/i/blobs/uploads/", "UploadFunction"),
         ("GET", "/nothing/here", "BaseFunction"),
     ],
 )
@@ -72,10 +78,21 @@ def test_gateway_routes_like_api_gateway(router, method, path, function):
 
 
 def test_names_deeper_than_routed_are_refused_with_name_invalid(client):
-    reply = client.request("GET", "/v2/a/b/c/d/e/f/manifests/latest")
+    reply = client.request("GET", "/v2/a/b/c/d/e/f/g/h/i/manifests/latest")
     assert (reply.status, reply.error_codes) == (400, ["NAME_INVALID"])
-    reply = client.request("POST", "/v2/a/b/c/d/e/f/blobs/uploads/")
+    reply = client.request("POST", "/v2/a/b/c/d/e/f/g/h/i/blobs/uploads/")
     assert (reply.status, reply.error_codes) == (400, ["NAME_INVALID"])
+    reply = client.request("PUT", "/api/v1/repositories/a/b/c/d/e/f/g/h/i/star")
+    assert (reply.status, reply.error_codes) == (400, ["NAME_INVALID"])
+
+
+def test_a_name_of_eight_components_pushes_pulls_and_lists(client):
+    name = "mirror/of/ghcr/org/team/sub/group/app"
+    manifest, digest = client.push_image(name, "v1")
+    pulled = client.request("GET", f"/v2/{name}/manifests/v1", headers={"accept": "application/vnd.oci.image.manifest.v1+json"})
+    assert (pulled.status, pulled.body) == (200, manifest)
+    assert client.request("GET", f"/v2/{name}/tags/list").json()["tags"] == ["v1"]
+    assert client.request("GET", f"/api/v1/repositories/{name}").status == 200
 
 
 def test_unknown_path_is_an_oci_404(client):
@@ -131,3 +148,13 @@ def test_the_layer_ships_every_third_party_package_the_registry_imports():
                 imported.add(node.module.split(".")[0])
     third_party = {name for name in imported if name not in sys.stdlib_module_names and name != "registry"}
     assert {aliases.get(name, name) for name in third_party} <= shipped
+
+
+def test_a_repository_named_like_a_setting_is_still_readable(client):
+    # /api/v1/repositories/team/star is both "star team" (PUT, DELETE) and "the repository team/star" (GET).
+    client.push_image("team/star", "v1")
+    client.push_image("team", "v1")
+    view = client.request("GET", "/api/v1/repositories/team/star")
+    assert (view.status, view.json()["name"]) == (200, "team/star")
+    assert client.request("PUT", "/api/v1/repositories/team/star").status == 200
+    assert client.request("GET", "/api/v1/repositories/team").json()["star_count"] == 1

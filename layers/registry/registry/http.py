@@ -18,8 +18,8 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode
 
-from registry import metrics, ratelimit, routes
-from registry.auth import guard, tokens
+from registry import metrics, routes
+from registry.auth import guard
 from registry.errors import OciError, RegistryError
 from registry.log import logger
 
@@ -95,7 +95,7 @@ def link_header(path: str, params: dict) -> str:
 
 
 def dispatch(function: str, handlers: dict, request: Request) -> Response:
-    route, params = routes.match(request.path, routes.routes_for(function))
+    route, params = routes.match(request.path, routes.routes_for(function), request.method)
     if route is None:
         return _unrouted(request)
     if request.method not in route.methods:
@@ -123,7 +123,7 @@ def _unrouted(request: Request) -> Response:
     No endpoint (404 NOT_FOUND) under ``/v2/`` carries the caller's rate-limit
     headers, read without counting (registry.ratelimit.preview_headers).
     """
-    route, params = routes.match(request.path)
+    route, params = routes.match(request.path, method=request.method)
     if route is not None:
         name = params.get("name")
         if name is not None and name.count("/") >= routes.MAX_NAME_COMPONENTS:
@@ -134,7 +134,11 @@ def _unrouted(request: Request) -> Response:
         found = candidate.shape.match(request.path)
         if found and "name" in found.groupdict():
             raise RegistryError(OciError.NAME_INVALID, f"invalid repository name: {found['name'][:300]!r}")
-    # As on Docker Hub, the caller's pull budget (read, not counted) on any /v2/ path.
+    # As on Docker Hub, the caller's pull budget (read, not counted) on any /v2/ path. Imported
+    # here: only the manifest function counts pulls, and the accounts module it brings costs the
+    # other functions' cold start about 9 ms (docs/performance.md, section 3).
+    from registry import ratelimit
+
     headers = ratelimit.preview_headers(request) if request.path.startswith("/v2/") else {}
     raise RegistryError(OciError.NOT_FOUND, f"no endpoint at {request.path[:300]}", headers=headers)
 
@@ -142,12 +146,12 @@ def _unrouted(request: Request) -> Response:
 def make_handler(function: str, handlers: dict):
     """Build ``lambda_handler(event, context)`` for one function's routes.
 
-    A function with an authenticated route verifies a token on each of those
-    requests: it imports PyJWT here, at INIT, where the cold start is measured
-    (docs/performance.md, section 3). The token function has none and never loads it.
+    PyJWT (and the ``cryptography`` modules it loads) is not imported here but
+    by the first request that carries a bearer token
+    (``registry.auth.tokens.verify``), so a 401 challenge or any other request
+    without one never loads it. docs/performance.md (section 3) reports INIT and
+    INIT plus that first token side by side.
     """
-    if any(route.authenticated for route in routes.routes_for(function)):
-        tokens.load_verifier()
 
     def lambda_handler(event, context):
         request = Request.from_event(event)

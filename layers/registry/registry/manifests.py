@@ -35,6 +35,11 @@ MAX_MEDIA_TYPE = 255
 # annotations, as JSON) is kept in one DynamoDB item (400 KB at most) and
 # repeated in every referrers page: a manifest with a subject may carry this much.
 MAX_REFERRER_EXTRA = 16 * 1024
+# Descriptors one manifest may list (an image's config and layers, an index's
+# manifests). Storing a manifest reads and writes one item per reference, so
+# this bounds a push's AWS calls; ECR refuses images of more than 127 layers,
+# and Docker cannot run one (overlay2 stacks at most 128 layers).
+MAX_REFERENCES = 256
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,11 @@ def _check_referrer_extra(artifact_type, annotations, config):
         )
 
 
+def _check_count(count: int, what: str):
+    if count > MAX_REFERENCES:
+        raise _invalid(f"a manifest may list at most {MAX_REFERENCES} descriptors ({what}); this one lists {count}")
+
+
 def media_type_of(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
@@ -129,6 +139,7 @@ def parse(body: bytes, content_type: str | None) -> Manifest:
         children = document.get("manifests")
         if not isinstance(children, list):
             raise _invalid("an index needs a manifests list")
+        _check_count(len(children), "manifests")
         digests = tuple(Digest.parse(_descriptor(c, f"manifests[{i}]")["digest"]) for i, c in enumerate(children))
         return Manifest(media_type, (), digests, subject, artifact_type, None, annotations)
 
@@ -136,6 +147,7 @@ def parse(body: bytes, content_type: str | None) -> Manifest:
     layers = document.get("layers")
     if not isinstance(layers, list):
         raise _invalid("an image manifest needs a layers list")
+    _check_count(len(layers) + 1, "config and layers")
     needed = [Digest.parse(config["digest"])]
     for i, layer in enumerate(layers):
         layer = _descriptor(layer, f"layers[{i}]")

@@ -21,7 +21,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from registry import accounts, inputs
+from registry import inputs
 from registry.auth import guard
 from registry.config import settings
 from registry.errors import OciError, RegistryError
@@ -107,6 +107,10 @@ def meter(request) -> Meter | None:
         limit = parse(override) if override else parse(settings().rate_limit_authenticated)
         who, source = f"user:{user}", user
     else:
+        # Imported here: only an anonymous caller needs it, and the sign-in module it lives in
+        # costs the manifest function's cold start about 5 ms (docs/performance.md, section 3).
+        from registry import accounts
+
         limit = parse(settings().rate_limit_anonymous)
         source = accounts.source_key(request.source_ip)
         who = f"ip:{source}"

@@ -11,13 +11,21 @@ It drives three things that must never disagree:
 
 API Gateway's greedy variable ``{proxy+}`` may only end a path, and a path
 variable matches exactly one segment, so a repository name with slashes cannot
-be one variable. Each ``<name>`` route is therefore written out once per name
-depth, ``/v2/{n1}/manifests/{reference}`` … ``/v2/{n1}/…/{n5}/manifests/…``.
+be one variable. Each ``<name>`` route under ``/v2`` is therefore written out
+once per name depth, ``/v2/{n1}/manifests/{reference}`` …
+``/v2/{n1}/…/{n8}/manifests/…``, as one ``ANY`` route per path (every method
+of a path is served by one function, which answers 405 UNSUPPORTED for the
+others; the blob path keeps one key per method, see its route): one route key
+and one Lambda permission per path and depth, not per method, which keeps the template far under the HTTP API quota of 300 routes
+and each function's resource-based policy under Lambda's 20 KB
+(``tests/unit/test_deploy.py`` counts both in the transformed template).
 Deeper names reach the ``base`` function through ``ANY /v2/{proxy+}``, which
 answers NAME_INVALID. The only route with a trailing slash (``POST …/uploads/``)
 is reached through ``POST /v2/{proxy+}``: POST has no use under ``/v2`` but
-uploads, so every POST there (the direct-upload part URLs too) goes to the
-upload function, and nothing depends on how API Gateway treats a trailing slash.
+uploads, so every POST there goes to the upload function, and nothing depends
+on how API Gateway treats a trailing slash. The management API (``/api/v1/…``)
+is served by one function, so it is one greedy route, ``ANY /api/v1/repositories/{proxy+}``,
+at any name depth.
 """
 
 from __future__ import annotations
@@ -27,13 +35,14 @@ from dataclasses import dataclass
 
 from registry.references import NAME_PATTERN
 
-# Names of up to this many components get their own API Gateway routes.
-MAX_NAME_COMPONENTS = 5
+# Names of up to this many components get their own API Gateway routes: deep enough for
+# a mirror of a mirror (``cache/ghcr/org/team/app`` is 5); each level adds 6 route keys.
+MAX_NAME_COMPONENTS = 8
 
 # How a route is written into API Gateway.
 EXACT = "exact"  # the path as it is
-PER_DEPTH = "per-depth"  # once per name depth 1..MAX_NAME_COMPONENTS
-GREEDY = "greedy"  # METHOD /v2/{proxy+}; the function checks the path itself
+PER_DEPTH = "per-depth"  # ANY <path>, once per name depth 1..MAX_NAME_COMPONENTS
+GREEDY = "greedy"  # METHOD /v2/{proxy+} or ANY /api/v1/repositories/{proxy+}; the function checks the path itself
 DEFAULT = "default"  # the $default route and ANY /v2/{proxy+}
 
 _SEGMENT_PATTERNS = {
@@ -54,6 +63,9 @@ class Route:
     summary: str
     spec: str = ""  # the distribution spec's endpoint id (end-N)
     authenticated: bool = True  # needs a bearer token (registry.auth.guard); the token service does not
+    # PER_DEPTH routes are one ``ANY`` route key per path unless this is False: then one key per
+    # method, for a path a POST of another route must not reach (see ``blob``).
+    any_method: bool = True
 
     @property
     def regex(self) -> re.Pattern:
@@ -80,7 +92,8 @@ class Route:
         if self.gateway == EXACT:
             return [self.path]
         if self.gateway == GREEDY:
-            return ["/v2/{proxy+}"]
+            prefix = self.path[: self.path.index("/<")]  # /v2 or /api/v1/repositories
+            return [f"{prefix}/{{proxy+}}"]
         if self.gateway == DEFAULT:
             return []
         paths = []
@@ -103,7 +116,9 @@ ROUTES: tuple[Route, ...] = (
         "pull, push or delete a manifest",
         "end-3, end-7, end-9",
     ),
-    Route("blob", "blob", ("GET", "HEAD", "DELETE"), "/v2/<name>/blobs/<digest>", PER_DEPTH, "pull or delete a blob", "end-2, end-10"),
+    # Per method: ``POST /v2/<name>/blobs/uploads`` (no trailing slash) has the shape of a blob path
+    # with the digest ``uploads``; as ``ANY`` it would reach the blob function instead of uploads.
+    Route("blob", "blob", ("GET", "HEAD", "DELETE"), "/v2/<name>/blobs/<digest>", PER_DEPTH, "pull or delete a blob", "end-2, end-10", any_method=False),
     Route("upload.start", "upload", ("POST",), "/v2/<name>/blobs/uploads/", GREEDY, "start, finish in one request, or mount an upload", "end-4, end-11"),
     Route(
         "referrers",
@@ -118,11 +133,11 @@ ROUTES: tuple[Route, ...] = (
     Route("jwks", "token", ("GET",), "/.well-known/jwks.json", EXACT, "the public keys tokens are signed with", authenticated=False),
     Route("search.ping", "search", ("GET",), "/v1/_ping", EXACT, "docker search's version check", authenticated=False),
     Route("search", "search", ("GET",), "/v1/search", EXACT, "docker search", authenticated=False),
-    Route("repo.description", "search", ("PUT",), "/api/v1/repositories/<name>/description", PER_DEPTH, "set a repository's description"),
-    Route("repo.star", "search", ("PUT", "DELETE"), "/api/v1/repositories/<name>/star", PER_DEPTH, "star or unstar a repository"),
-    Route("repo.official", "search", ("PUT",), "/api/v1/repositories/<name>/official", PER_DEPTH, "mark a repository official (admins)"),
-    Route("repo.immutable", "search", ("PUT",), "/api/v1/repositories/<name>/immutable", PER_DEPTH, "make a repository's tags immutable, or not"),
-    Route("repo", "search", ("GET",), "/api/v1/repositories/<name>", PER_DEPTH, "a repository's description, stars and flags"),
+    Route("repo.description", "search", ("PUT",), "/api/v1/repositories/<name>/description", GREEDY, "set a repository's description"),
+    Route("repo.star", "search", ("PUT", "DELETE"), "/api/v1/repositories/<name>/star", GREEDY, "star or unstar a repository"),
+    Route("repo.official", "search", ("PUT",), "/api/v1/repositories/<name>/official", GREEDY, "mark a repository official (admins)"),
+    Route("repo.immutable", "search", ("PUT",), "/api/v1/repositories/<name>/immutable", GREEDY, "make a repository's tags immutable, or not"),
+    Route("repo", "search", ("GET",), "/api/v1/repositories/<name>", GREEDY, "a repository's description, stars and flags"),
     Route(
         "upload.session",
         "upload",
@@ -208,22 +223,35 @@ def gateway_routes() -> dict[str, list[tuple[str, str]]]:
     table: dict[str, list[tuple[str, str]]] = {function: [] for function in FUNCTIONS}
     for route in ROUTES:
         for path in route.api_paths():
-            for method in route.methods:
-                if method == "POST" and route.gateway == PER_DEPTH and path.startswith("/v2/"):
-                    # Every POST under /v2 reaches its function through ``POST /v2/{proxy+}``
-                    # (see the module docstring); a route of its own would only add to the quota.
-                    if POST_V2_FUNCTION != route.function:
-                        raise ValueError(f"POST {route.path} must be served by the {POST_V2_FUNCTION} function")
-                    continue
-                table[route.function].append((method, path))
+            if (route.gateway == PER_DEPTH and route.any_method) or path.startswith("/api/"):
+                entries = [("ANY", path)]
+            elif route.gateway == GREEDY:
+                # Every POST under /v2 reaches its function through ``POST /v2/{proxy+}``
+                # (see the module docstring).
+                if route.methods != ("POST",) or route.function != POST_V2_FUNCTION:
+                    raise ValueError(f"{route.name}: only the {POST_V2_FUNCTION} function's POST may be greedy under /v2")
+                entries = [("POST", path)]
+            else:
+                entries = [(method, path) for method in route.methods]
+            for entry in entries:
+                if entry not in table[route.function]:
+                    table[route.function].append(entry)
     table[FALLBACK_FUNCTION] += [("$default", ""), ("ANY", "/v2/{proxy+}")]
     return table
 
 
-def match(path: str, routes=ROUTES):
-    """Return (route, params) for the first route whose path matches, else (None, {})."""
+def match(path: str, routes=ROUTES, method: str | None = None):
+    """Return (route, params) for the route whose path matches, else (None, {}).
+
+    A path can have the shape of two routes (``/api/v1/repositories/team/star`` is the
+    ``star`` of ``team`` or the repository ``team/star``): the first route that also
+    serves ``method`` wins, else the first whose path matches (which answers 405).
+    """
+    first = None
     for route in routes:
         found = route.regex.match(path)
         if found:
-            return route, found.groupdict()
-    return None, {}
+            if method is None or method in route.methods:
+                return route, found.groupdict()
+            first = first or (route, found.groupdict())
+    return first or (None, {})

@@ -27,12 +27,13 @@ A token is at most ``MAX_TOKEN_BYTES``, so it fits an ``Authorization`` header
 within API Gateway's 10,240 bytes for the request line and all headers
 together (HTTP API quotas).
 
-Imports: PyJWT (with the parts of ``cryptography`` it loads) is imported by
-``load_verifier``, which ``registry.http.make_handler`` calls at INIT in every
-function that has an authenticated route (each of their authenticated
-requests verifies a token, so it is part of their cold start, measured so);
-the token function verifies no token and never loads it. What only signing
-needs is imported on a container's first token.
+Imports: PyJWT (with the parts of ``cryptography`` it loads, about 0.2 ×
+``import boto3`` of CPU) is not imported with this module but by the first
+``verify`` of a container, i.e. the first request that carries a bearer token:
+a request without one (a 401 challenge, ``GET /v2/`` before signing in) never
+pays it, a pull's first authenticated request does. What only signing needs is
+imported on a container's first token. docs/performance.md, section 3, reports
+both INIT and INIT plus those first-use imports.
 """
 
 from __future__ import annotations
@@ -89,11 +90,6 @@ def _b64(data: bytes) -> str:
 
 def _kid_of(der: bytes) -> str:
     return _b64(hashlib.sha256(der).digest()[:15])
-
-
-def load_verifier() -> None:
-    """Import PyJWT now (INIT of a function with authenticated routes), not on the first request."""
-    import jwt  # noqa: F401
 
 
 # --- signing (the token function) ------------------------------------------------------------
