@@ -12,6 +12,10 @@ Settings it reads (each maps to a template parameter on AWS):
     REGISTRY_RATE_LIMIT_ANONYMOUS='100;w=21600'     RateLimitAnonymous
     REGISTRY_RATE_LIMIT_AUTHENTICATED='200;w=21600' RateLimitAuthenticated
     POWERTOOLS_METRICS_DISABLED=false               print the EMF metric lines (off by default here)
+    REGISTRY_UPSTREAMS='PREFIX=URL[;PREFIX=URL…]'   Upstreams: pull-through cache prefixes
+    REGISTRY_CACHE_TAG_SECONDS=300                  CacheTagSeconds
+    REGISTRY_CACHE_EXPIRY_DAYS=30                   CacheExpiryDays
+    REGISTRY_CACHE_PULL=public|signed-in            CachePull
 """
 
 from __future__ import annotations
@@ -75,7 +79,9 @@ class LocalStack:
         if settings.get("REGISTRY_AUTH", "on").lower() == "off":
             os.environ["AUTH_ENABLED"] = "false"
         os.environ["DEFAULT_VISIBILITY"] = settings.get("REGISTRY_DEFAULT_VISIBILITY", "private")
-        for local, variable in (("REGISTRY_RATE_LIMIT_ANONYMOUS", "RATE_LIMIT_ANONYMOUS"), ("REGISTRY_RATE_LIMIT_AUTHENTICATED", "RATE_LIMIT_AUTHENTICATED")):
+        for local, variable in (("REGISTRY_RATE_LIMIT_ANONYMOUS", "RATE_LIMIT_ANONYMOUS"), ("REGISTRY_RATE_LIMIT_AUTHENTICATED", "RATE_LIMIT_AUTHENTICATED"),
+                                ("REGISTRY_UPSTREAMS", "UPSTREAMS"), ("REGISTRY_CACHE_TAG_SECONDS", "CACHE_TAG_SECONDS"),
+                                ("REGISTRY_CACHE_EXPIRY_DAYS", "CACHE_EXPIRY_DAYS"), ("REGISTRY_CACHE_PULL", "CACHE_PULL")):
             if settings.get(local):
                 os.environ[variable] = settings[local]
         os.environ.update(self.extra_env)

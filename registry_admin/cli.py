@@ -123,7 +123,7 @@ def _stack_target(stack: str, region: str | None) -> Target:
         status = stacks[0].get("StackStatus", "unknown")
         raise CliError(f"stack {stack} in {region} has no output {STACK_OUTPUT} (status {status}): is it a registry stack, fully deployed?")
     table = outputs[STACK_OUTPUT]
-    env = {"METADATA_TABLE": table, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+    env = {"METADATA_TABLE": table, "AWS_DEFAULT_REGION": region, "AWS_REGION": region, "UPSTREAM_SECRET_PREFIX": f"{stack}-upstream-"}
     if outputs.get("BlobBucketName"):
         env["BLOB_BUCKET"] = outputs["BlobBucketName"]  # gc deletes blob objects
     return Target(table, f"in {region} (stack {stack})", env)
@@ -631,6 +631,7 @@ examples:
   {PROG} --table registry-metadata user list --json
   {PROG} --stack registry user delete alice --force
   {PROG} --stack registry reindex
+  echo "$TOKEN" | {PROG} --stack registry upstream set dockerhub https://registry-1.docker.io --username me --password-stdin
 
 The target and --json may come before the command or after it.
 """
@@ -659,7 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
-    groups = parser.add_subparsers(dest="group", metavar="{user,token,repo,reindex,signing-key,gc,usage}", required=True)
+    groups = parser.add_subparsers(dest="group", metavar="{user,token,repo,reindex,signing-key,gc,usage,upstream}", required=True)
 
     def command(subparsers, name, handler, help_text):
         sub = subparsers.add_parser(name, parents=[common], help=help_text, description=help_text)
@@ -774,6 +775,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("kid")
     sub.add_argument("--token-seconds", type=int, default=3600, metavar="N",
                      help="the stack's TokenSeconds (default: 3600, the largest it may be)")
+    from registry_admin import upstreams  # pull-through cache upstreams
+
+    upstreams.add_parser(groups, common)
     return parser
 
 

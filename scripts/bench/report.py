@@ -460,6 +460,12 @@ def section_gc(result: dict) -> str:
     return section(result)
 
 
+def section_cache(result: dict) -> str:
+    from bench.cache import section
+
+    return section(result)
+
+
 def document(results: dict, meta: dict) -> str:
     parts = [
         "# Performance in figures",
@@ -470,7 +476,7 @@ def document(results: dict, meta: dict) -> str:
     ]
     renderers = [("calls", section_calls), ("e2e", section_e2e), ("coldstart", section_coldstart), ("scale", section_scale),
                  ("cost", section_cost), ("proxy", section_proxy), ("verify", section_verify),
-                 ("gc", section_gc)]
+                 ("gc", section_gc), ("cache", section_cache)]
     for name, render in renderers:
         if name in results:
             parts.append(render(results[name]))

@@ -40,6 +40,9 @@ def counted(moto):
         client.meta.events.register("before-parameter-build", remember)  # the API parameters as given
     tokens.reset()
     tokens.key_id()  # GetPublicKey once per container: not part of any request below
+    from registry.services import pullthrough
+
+    pullthrough.upstreams()  # the pull-through cache's upstream list, once per container a minute: likewise
     counter.calls.clear()
     counter.sent = sent
     sent.clear()

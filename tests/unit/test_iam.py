@@ -23,6 +23,8 @@ from local_stack import queues, template
 from local_stack.gateway import load_handler
 from registry import accounts, aws
 from registry.auth import pseudonym, tokens
+from registry.services import pullthrough
+from registry.storage import upstream as upstream_http
 from tests.clients import Client
 
 CURRENT_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("function", default=None)
@@ -97,6 +99,8 @@ def recorded(moto, gateway, verifier, monkeypatch):
             CURRENT_FUNCTION.set(_name)
             tokens.reset()  # each function is its own container on AWS: each fetches the public key
             pseudonym.reset()  # ... and derives the sign-in hash key
+            pullthrough.reset()  # ... reads the cache's upstreams
+            upstream_http.reset()  # ... and their credentials
             return _handler(event, context)
 
         wrapped.recorded = True
@@ -106,6 +110,8 @@ def recorded(moto, gateway, verifier, monkeypatch):
 
         def queued(event, context, _handler=load_handler(mapping["code_uri"]), _name=mapping["code_uri"].strip("/").split("/")[-1]):
             CURRENT_FUNCTION.set(_name)
+            pullthrough.reset()  # a container of its own
+            upstream_http.reset()
             return _handler(event, context)
 
         recorder.queue_handlers[mapping["function"]] = queued
@@ -215,7 +221,49 @@ def walk_every_feature(client: Client, gateway, recorded=None, monkeypatch=None)
     client.raw("GET", "/v1/search?q=app", headers={"authorization": f"Bearer {client.token('registry:catalog:search')}"})
     if recorded is not None:
         direct_uploads(client, recorded, monkeypatch)
+        pull_through_cache(client, recorded, monkeypatch)
         collect_garbage(client, monkeypatch)
+
+
+def pull_through_cache(client, recorded, monkeypatch):
+    """A pull through the cache from an upstream with credentials: a small blob fetched in the request,
+    a large one by the fetch function; a push under the prefix refused."""
+    import boto3
+
+    from registry.config import settings
+    from registry.services import fetching
+    from registry_admin import upstreams
+    from tests.fake_upstream import FakeUpstream, digest_of
+
+    CURRENT_FUNCTION.set(None)  # the operator's registry-admin, not a function
+    with FakeUpstream(auth="basic", credentials=("mirror", "mirror-password")) as upstream:
+        upstreams.set_upstream("hub", upstream.url, "mirror", "mirror-password", library=True)
+        monkeypatch.setenv("UPSTREAM_SECRET_PREFIX", "registry-upstream-")
+        monkeypatch.setenv("FETCH_QUEUE_URL", boto3.client("sqs").get_queue_url(QueueName="registry-FetchQueue")["QueueUrl"])
+        monkeypatch.setenv("CACHE_INLINE_BYTES", str(1024 * 1024))
+        monkeypatch.setattr(fetching, "PART", 5 * 1024 * 1024)
+        monkeypatch.setattr(fetching, "PART_SECONDS", 0.0)
+        settings.cache_clear()
+        real_step, steps = fetching.step, []
+
+        def first_step_runs_out_of_time(fetch_id, deadline, download=None):  # so the function queues its next step
+            steps.append(fetch_id)
+            return real_step(fetch_id, 0 if len(steps) == 1 else deadline, download)
+
+        monkeypatch.setattr(fetching, "step", first_step_runs_out_of_time)
+        small, big = os.urandom(1000), os.urandom(6 * 1024 * 1024)
+        upstream.push("library/busybox", "latest", [small, big])
+        accept = {"accept": "application/vnd.oci.image.manifest.v1+json"}
+        assert client.request("GET", "/v2/hub/busybox/manifests/latest", headers=accept).status == 200
+        assert client.request("HEAD", f"/v2/hub/busybox/blobs/{digest_of(big)}").status == 200
+        assert client.request("GET", f"/v2/hub/busybox/blobs/{digest_of(small)}").status == 307
+        assert client.request("GET", f"/v2/hub/busybox/blobs/{digest_of(big)}").status == 503
+        while recorded.verifier.drain(recorded.queue_handlers):  # fetch, fetch again, then verify
+            pass
+        assert client.request("GET", f"/v2/hub/busybox/blobs/{digest_of(big)}").status == 307
+        assert client.request("POST", "/v2/hub/busybox/blobs/uploads/").status == 403
+        assert client.request("GET", "/v2/hub/busybox/tags/list").status == 200
+    settings.cache_clear()
 
 
 def collect_garbage(client, monkeypatch):

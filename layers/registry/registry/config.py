@@ -25,6 +25,7 @@ class Settings:
     # verifies itself before handing over (API Gateway's integration timeout is 30 s).
     part_url_seconds: int
     verify_queue_url: str
+    fetch_queue_url: str  # the pull-through cache's large-blob fetches (registry.services.fetching)
     verify_inline_seconds: float
     deletes_enabled: bool
     # Access control (registry.auth): on unless explicitly switched off.
@@ -59,6 +60,7 @@ class Settings:
             upload_ttl_seconds=int(env.get("UPLOAD_TTL_SECONDS", str(24 * 3600))),
             part_url_seconds=int(env.get("PART_URL_SECONDS", "900")),
             verify_queue_url=env.get("VERIFY_QUEUE_URL", ""),
+            fetch_queue_url=env.get("FETCH_QUEUE_URL", ""),
             verify_inline_seconds=float(env.get("VERIFY_INLINE_SECONDS", "15")),
             deletes_enabled=env.get("DELETES_ENABLED", "true").lower() == "true",
             auth_enabled=env.get("AUTH_ENABLED", "true").lower() != "false",

@@ -45,6 +45,8 @@ class OciError(enum.Enum):
     # or a request over a per-request bound (search words, token scopes; README's limits table).
     REQUEST_INVALID = ("REQUEST_INVALID", 400, "the request body is not valid")
     TOOMANYREQUESTS = ("TOOMANYREQUESTS", 429, "too many requests")
+    # distribution's errcode.ErrorCodeUnavailable: a pull-through cache's upstream did not answer usefully.
+    UNAVAILABLE = ("UNAVAILABLE", 503, "service unavailable")
     UNKNOWN = ("UNKNOWN", 500, "unknown error")
 
     @property

@@ -16,7 +16,9 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
     pk                 sk                 attributes
     REPO#<name>        TAG#<tag>          digest, media_type, size, body | in_s3
     REPO#<name>        MANIFEST#<digest>  media_type, size, body | in_s3
-    REPO#<name>        BLOB#<digest>      size            (the repository's link)
+    REPO#<name>        BLOB#<digest>      size            (the repository's link);
+                                          upstream, pending: a pull-through cache's blob
+                                          not fetched yet (registry.services.pullthrough)
     REPO#<name>        REFERRER#<subject>#<digest>
                                           media_type, size, artifact_type, annotations
                                           (a manifest whose subject is <subject>;
@@ -66,6 +68,13 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
     USER#<user>        REFRESH#<id>       secret_sha256, token_id, expires_at (TTL)
     USER#<user>        GRANT#<name>       action: every grant the user holds, pushed
                                           to or not (found and removed with the user)
+    UPSTREAM           <prefix>           url, library, credentials (a Secrets Manager id,
+                                          never the credentials): a pull-through cache
+                                          upstream set by registry-admin (registry.services.pullthrough)
+    CACHEDAY#<day>     <name>#<tag>       (the cached tag was fetched or revalidated on
+                                          <day>, YYYY-MM-DD: the expiry's index, read
+                                          one day partition at a time)
+    CACHEEXPIRY        CURSOR             day: the last day partition the expiry finished
     SIGNING_KEY        <kid>              public_key (DER), published, expires_at (TTL,
                                           set when retired): a token signing key's
                                           public half (registry.storage.signing_keys;
@@ -78,7 +87,8 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
                                           the user-name field)
 
 Manifest items also hold ``tags`` (the set of tags pointing at them) and
-``tracked`` (equal to ``created`` when the item was created by a version that
+``upstream`` and ``checked`` (pull-through cache: the prefix it came from and
+when its tag was last fetched or revalidated), ``tracked`` (equal to ``created`` when the item was created by a version that
 keeps ``tags``); manifests, links and blob records may hold ``gc_mark``
 (registry.services.gc), and ``counted`` once they are in the storage counters
 (registry.storage.usage).
@@ -282,3 +292,24 @@ SIGNING_KEY_PK = "SIGNING_KEY"
 def signing_key_key(kid: str) -> dict:
     """``kid``: 20 base64url characters (registry.auth.tokens checks a token's before reading)."""
     return {"pk": SIGNING_KEY_PK, "sk": kid}
+
+
+UPSTREAM_PK = "UPSTREAM"
+
+
+def upstream_key(prefix: str) -> dict:
+    """``prefix``: one name component (registry.services.pullthrough.parse_upstreams checks it)."""
+    return {"pk": UPSTREAM_PK, "sk": prefix}
+
+
+def cache_day_pk(day: str) -> str:
+    return f"CACHEDAY#{day}"
+
+
+def cache_day_key(day: str, name: str, tag: str) -> dict:
+    """A cached tag fetched or revalidated on ``day`` (YYYY-MM-DD); sk at most 255 + 1 + 128 bytes."""
+    return {"pk": cache_day_pk(day), "sk": f"{name}#{tag}"}
+
+
+def cache_expiry_cursor_key() -> dict:
+    return {"pk": "CACHEEXPIRY", "sk": "CURSOR"}

@@ -171,17 +171,18 @@ RESPONSES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("tags", "GET"): ("200", (*_NAME, "NAME_UNKNOWN", "PAGINATION_NUMBER_INVALID")),
     ("referrers", "GET"): ("200", (*_NAME, "DIGEST_INVALID", "PAGINATION_NUMBER_INVALID")),
     # A reference that is neither a tag nor a digest names nothing: MANIFEST_UNKNOWN (end-3, end-9 fail with 404).
-    ("manifest", "GET"): ("200", (*_NAME, "NAME_UNKNOWN", "MANIFEST_UNKNOWN", "TOOMANYREQUESTS")),
-    ("manifest", "HEAD"): ("200", (*_NAME, "NAME_UNKNOWN", "MANIFEST_UNKNOWN")),
+    # UNAVAILABLE: a pull-through cache's upstream did not answer usefully (registry.services.pullthrough).
+    ("manifest", "GET"): ("200", (*_NAME, "NAME_UNKNOWN", "MANIFEST_UNKNOWN", "TOOMANYREQUESTS", "UNAVAILABLE")),
+    ("manifest", "HEAD"): ("200", (*_NAME, "NAME_UNKNOWN", "MANIFEST_UNKNOWN", "TOOMANYREQUESTS", "UNAVAILABLE")),
     ("manifest", "PUT"): (
         "201",
-        (*_NAME, "TAG_INVALID", "DIGEST_INVALID", "MANIFEST_INVALID", "MANIFEST_BLOB_UNKNOWN", "MANIFEST_TOO_LARGE", "TOOMANYREQUESTS"),
+        (*_NAME, "TAG_INVALID", "DIGEST_INVALID", "MANIFEST_INVALID", "MANIFEST_BLOB_UNKNOWN", "MANIFEST_TOO_LARGE", "TOOMANYREQUESTS", "DENIED"),
     ),
     ("manifest", "DELETE"): ("202", (*_NAME, "NAME_UNKNOWN", "MANIFEST_UNKNOWN", "DENIED", "UNSUPPORTED")),
-    ("blob", "GET"): ("307", (*_NAME, "DIGEST_INVALID", "BLOB_UNKNOWN")),
+    ("blob", "GET"): ("307", (*_NAME, "DIGEST_INVALID", "BLOB_UNKNOWN", "TOOMANYREQUESTS", "UNAVAILABLE")),
     ("blob", "HEAD"): ("200", (*_NAME, "DIGEST_INVALID", "BLOB_UNKNOWN")),
-    ("blob", "DELETE"): ("202", (*_NAME, "DIGEST_INVALID", "BLOB_UNKNOWN", "UNSUPPORTED")),
-    ("upload.start", "POST"): ("202, 201", (*_NAME, "DIGEST_INVALID", "SIZE_INVALID", "DENIED", "TOOMANYREQUESTS")),
+    ("blob", "DELETE"): ("202", (*_NAME, "DIGEST_INVALID", "BLOB_UNKNOWN", "UNSUPPORTED", "DENIED")),
+    ("upload.start", "POST"): ("202, 201", (*_NAME, "DIGEST_INVALID", "SIZE_INVALID", "TOOMANYREQUESTS", "DENIED")),
     ("upload.session", "GET"): ("204", (*_NAME, "BLOB_UPLOAD_UNKNOWN")),
     ("upload.session", "PATCH"): ("202", (*_NAME, "BLOB_UPLOAD_UNKNOWN", "RANGE_INVALID", "SIZE_INVALID")),
     ("upload.session", "PUT"): (

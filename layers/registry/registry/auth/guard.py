@@ -108,6 +108,10 @@ def identify(request) -> Caller | None:
 
 def authorize(request, route_name: str, params: dict) -> Caller:
     """The caller, if their token covers the route; otherwise raise the 401 with its challenge."""
+    if request.method not in ("GET", "HEAD") and params.get("name"):
+        from registry.services import pullthrough
+
+        pullthrough.refuse_writes(route_name, request.method, params["name"])  # 403 DENIED under a cache prefix
     if not settings().auth_enabled:
         return UNRESTRICTED
     scopes = needed(route_name, request.method, params)

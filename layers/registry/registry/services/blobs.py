@@ -6,6 +6,7 @@ from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
 from registry.references import Digest, parse_name
+from registry.services import pullthrough
 from registry.storage import blobstore, metadata
 
 
@@ -20,7 +21,13 @@ def _link(name: str, digest: Digest) -> dict:
 def get(request: Request, name: str, digest: str) -> Response:
     parse_name(name)
     blob = Digest.parse(digest)
-    link = _link(name, blob)
+    link = metadata.get_link(name, blob)
+    if link is None or link.get("pending"):
+        # Not stored here (yet): a pull-through cache repository fetches it from its upstream.
+        served = pullthrough.blob(request, name, blob, link)
+        if served is not None:
+            return served
+    link = link or _link(name, blob)
     headers = {"Docker-Content-Digest": str(blob)}
     if request.method == "HEAD":
         headers.update({"Content-Length": str(link["size"]), "Content-Type": "application/octet-stream"})

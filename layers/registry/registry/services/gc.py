@@ -51,6 +51,7 @@ from registry import manifests as media
 from registry.config import settings
 from registry.log import logger
 from registry.references import Digest
+from registry.services import pullthrough
 from registry.storage import blobstore, collector, dynamo, metadata
 
 KINDS = ("MANIFEST", "LINK", "BLOB")
@@ -307,6 +308,7 @@ def handle_schedule(event: dict, context) -> dict:
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 900
     recording = metrics.begin("gc", getattr(context, "aws_request_id", ""))
     try:
+        pullthrough.expire(time.monotonic() + min(60, remaining / 4))  # pull-through cache tags past CACHE_EXPIRY_DAYS become candidates
         report = run(deadline=time.monotonic() + max(remaining - 60, 1))
         metrics.add_bytes(metrics.GC_BYTES_FREED, report.bytes_freed)
         metrics.add(metrics.GC_OBJECTS_FREED, report.objects_freed)

@@ -11,6 +11,7 @@ from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
 from registry.references import Digest, parse_name, parse_reference
+from registry.services import pullthrough
 from registry.storage import blobstore, metadata, ratelimits, search_index
 
 # Manifests up to this size are kept in the DynamoDB item itself (items are
@@ -78,6 +79,8 @@ def _served(request: Request, name: str, reference: str, ref, record: dict | Non
     take no manifest list (registry/handlers/manifests.go). That is one more
     read (the child manifest), and on GET a pull of an image manifest.
     """
+    if record is None or "upstream" in record:
+        record = pullthrough.manifest_record(name, ref, record)  # a pull-through cache's miss or stale tag
     if record is None:
         raise _unknown(name, reference)
     digest = ref if isinstance(ref, Digest) else Digest.parse(record["digest"])

@@ -22,6 +22,7 @@ from registry import accounts
 from registry.auth import guard, scopes, tokens
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
+from registry.services import pullthrough
 from registry.storage import principals
 
 
@@ -70,6 +71,9 @@ def _grant(principal: accounts.Principal, requested: list[scopes.Scope]) -> list
             granted = [a for a in scope.actions if a in ("*", "search")]
         else:
             allowed = accounts.allowed_actions(principal, scope.name, found[scope.name])
+            if "pull" not in allowed or set(scope.actions) - {"pull"}:
+                # Under a pull-through cache prefix: pull only, even before the repository exists here.
+                allowed = pullthrough.cache_actions(principal.anonymous, principal.token_actions, scope.name, allowed)
             granted = sorted(allowed) if "*" in scope.actions else [a for a in scope.actions if a in allowed]
         if granted:
             access.append({"type": scope.type, "name": scope.name, "actions": granted})

@@ -855,5 +855,15 @@ def save_verification(upload_id: str, session: dict, previous_step: int | None):
     )
 
 
+def save_fetch(upload_id: str, session: dict, previous_step: int | None):
+    """Write a pull-through fetch's progress back only if no other worker advanced it (Conflict).
+
+    ``previous_step`` None: the session is absent (expired) or has no step (a verification took it over)."""
+    if previous_step is None:
+        dynamo.put(keys.upload_key(upload_id), session, "attribute_not_exists(fstep)")
+        return
+    dynamo.put(keys.upload_key(upload_id), session, "attribute_exists(pk) AND fstep = :previous", {":previous": previous_step})
+
+
 def delete_upload(upload_id: str):
     dynamo.delete(keys.upload_key(upload_id))

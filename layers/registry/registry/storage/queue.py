@@ -19,6 +19,11 @@ def request_verification(upload_id: str):
     aws.sqs().send_message(QueueUrl=settings().verify_queue_url, MessageBody=json.dumps({"upload": upload_id}))
 
 
+def request_fetch(upload_id: str):
+    """Queue one step of a pull-through cache's blob fetch (registry.services.fetching)."""
+    aws.sqs().send_message(QueueUrl=settings().fetch_queue_url, MessageBody=json.dumps({"upload": upload_id}))
+
+
 def upload_of(body: str) -> str | None:
     """The session id a queue message names, or None for a message that is not ours."""
     try:
