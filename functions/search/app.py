@@ -1,8 +1,8 @@
 """The search function: ``docker search`` (/v1/_ping, /v1/search) and the repository
-management API (/api/v1/repositories/<name>: description, stars, official flag, immutable tags)."""
+management API (/api/v1/repositories/<name>: description, stars, official flag, immutable tags, retention policy)."""
 
 from registry.http import make_handler
-from registry.services import repositories, search
+from registry.services import repositories, retention, search
 
 lambda_handler = make_handler(
     "search",
@@ -14,5 +14,6 @@ lambda_handler = make_handler(
         "repo.star": {"PUT": repositories.star, "DELETE": repositories.star},
         "repo.official": {"PUT": repositories.put_official},
         "repo.immutable": {"PUT": repositories.put_immutable},
+        "repo.retention": {"GET": retention.get, "PUT": retention.put},
     },
 )

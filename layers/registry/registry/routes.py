@@ -122,6 +122,7 @@ ROUTES: tuple[Route, ...] = (
     Route("repo.star", "search", ("PUT", "DELETE"), "/api/v1/repositories/<name>/star", PER_DEPTH, "star or unstar a repository"),
     Route("repo.official", "search", ("PUT",), "/api/v1/repositories/<name>/official", PER_DEPTH, "mark a repository official (admins)"),
     Route("repo.immutable", "search", ("PUT",), "/api/v1/repositories/<name>/immutable", PER_DEPTH, "make a repository's tags immutable, or not"),
+    Route("repo.retention", "search", ("GET", "PUT"), "/api/v1/repositories/<name>/retention", PER_DEPTH, "a repository's retention policy: read or set"),
     Route("repo", "search", ("GET",), "/api/v1/repositories/<name>", PER_DEPTH, "a repository's description, stars and flags"),
     Route(
         "upload.session",
@@ -184,6 +185,8 @@ RESPONSES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("repo.star", "DELETE"): ("200", (*_NAME, "NAME_UNKNOWN", "UNAUTHORIZED")),
     ("repo.official", "PUT"): ("200", (*_NAME, "NAME_UNKNOWN", "DENIED", "REQUEST_INVALID")),
     ("repo.immutable", "PUT"): ("200", (*_NAME, "NAME_UNKNOWN", "REQUEST_INVALID")),
+    ("repo.retention", "GET"): ("200", (*_NAME, "NAME_UNKNOWN")),
+    ("repo.retention", "PUT"): ("200", (*_NAME, "NAME_UNKNOWN", "REQUEST_INVALID", "TOOMANYREQUESTS")),
 }
 
 # The function behind ``POST /v2/{proxy+}``: every POST under /v2 is an upload.
