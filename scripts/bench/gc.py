@@ -8,13 +8,16 @@ registry whose passes run on schedule). Then:
 
 * **nothing to do**: a pass right away;
 * **1 % garbage**: one image in a hundred untagged, then a pass (its manifest,
-  its 10 links and its 10 blobs go).
+  its 10 links and its 10 blobs go);
+* **retention**: a policy on one repository (``bench/app1``, a tenth of the
+  images) keeping its 90 % newest tags, then a pass: the policy deletes 1 % of
+  the registry's tags and the same pass frees their images (untagged days 0).
 
 Reported: the AWS calls of each pass (exact, botocore hook) and its wall time
 here (moto in the same process: about 1 ms a call; on AWS a DynamoDB call takes
 a few ms, so the call count is what transfers).
 
-    python scripts/bench.py --only gc
+    python scripts/bench.py --only gc        # 1,000 and 10,000 blobs
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def run(options: dict) -> dict:
 def _measure(images: int, resources) -> dict:
     from registry import aws, config
     from registry.references import Digest
-    from registry.services import gc
+    from registry.services import gc, retention
     from registry.storage import blobstore, metadata
 
     aws.reset()
@@ -77,7 +80,11 @@ def _measure(images: int, resources) -> dict:
     for image in range(0, images, 100):  # 1 %
         metadata.delete_tag(f"bench/app{image % 10}", f"v{image}")
     garbage = _pass(gc, aws)
-    return {"blobs": images * LAYERS, "idle": idle, "garbage": garbage}
+    per_repository = images // 10
+    keep = per_repository - max(per_repository // 10, 1)
+    retention.set_policy("bench/app1", retention.parse_policy("bench/app1", {"keep": keep}))
+    policy = _pass(gc, aws)
+    return {"blobs": images * LAYERS, "idle": idle, "garbage": garbage, "retention": policy, "retention_keep": keep}
 
 
 def _pass(gc, aws) -> dict:
@@ -98,7 +105,7 @@ def _pass(gc, aws) -> dict:
         "seconds": seconds,
         "calls": len(calls),
         "by_operation": {name: calls.count(name) for name in sorted(set(calls))},
-        "removed": {kind: sum(1 for r in report.removed if r.kind == kind) for kind in ("manifest", "link", "blob")},
+        "removed": {kind: sum(1 for r in report.removed if r.kind == kind) for kind in ("tag", "manifest", "link", "blob")},
         "bytes_freed": report.bytes_freed,
     }
 
@@ -106,7 +113,9 @@ def _pass(gc, aws) -> dict:
 def section(result: dict) -> str:
     rows = []
     for data in result["by_images"].values():
-        for label, key in (("nothing to do", "idle"), ("1 % garbage", "garbage")):
+        for label, key in (("nothing to do", "idle"), ("1 % garbage", "garbage"), ("1 % of tags expired by a policy", "retention")):
+            if key not in data:
+                continue
             p = data[key]
             removed = ", ".join(f"{n} {kind}s" for kind, n in p["removed"].items() if n) or "nothing"
             ops = ", ".join(f"{n} {name.split(':')[1]}" for name, n in p["by_operation"].items())
@@ -117,7 +126,8 @@ def section(result: dict) -> str:
             "",
             f"A pass over a registry of images of {result['layers']} distinct layers, written in-process (moto) as pushes "
             "write it, after a first pass consumed what the uploads queued. A pass reads only its candidates, so its "
-            "calls follow what changed, not the number of blobs.",
+            "calls follow what changed, not the number of blobs. The retention row: a policy on one repository keeping "
+            "its 90 % newest tags; the same pass deletes the rest and frees their images.",
             "",
             "| registry, pass | removed | AWS calls | seconds here |",
             "|---|---|---|---:|",

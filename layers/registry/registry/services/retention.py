@@ -25,8 +25,11 @@ path), on condition that the tag was not pushed since it was read, so their
 manifests and blobs become garbage-collection candidates and are freed by the
 same safe pass as any other deletion. Immutable-tag repositories are no
 exception: immutability stops a push from moving a tag, not a policy from
-expiring it (ECR's lifecycle policies also expire images in repositories with
-tag immutability).
+expiring it (ECR documents its tag immutability as preventing a tag from being
+overwritten, AWS docs "Image tag mutability", and makes no exception for it in
+lifecycle policies). Combining rules by "keep if any rule keeps" follows
+Harbor ("the OR algorithm is used between rules", goharbor.io, "Create Tag
+Retention Rules").
 
 Cost (docs: README "Storage lifecycle"): the pass reads the ``RETENTION``
 partition from a cursor, and for each repository its tags' push-time entries
