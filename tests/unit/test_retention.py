@@ -377,3 +377,33 @@ def test_registry_admin_refuses_a_bad_policy_with_a_message(client, admin_cli, a
     status, out, err = admin_cli("repo", "retention", *argv)
     assert status == 1 and err.startswith("registry-admin: error:")
     assert retention.own("team/app") is None and retention.own("team/*") is None
+
+
+def _tag_directly(name: str, tag: str):
+    """A tagged manifest written through the storage layer, as a push writes it (fast: no HTTP, no blobs)."""
+    from registry.references import Digest
+
+    body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": {}, "layers": [], "tag": tag}).encode()
+    record = {"media_type": "application/vnd.oci.image.manifest.v1+json", "size": len(body), "body": body}
+    metadata.put_manifest(name, Digest.of(body), record, tag)
+
+
+def test_a_policy_reads_the_tags_it_deletes_and_the_kept_ones_it_counts_not_every_tag(moto, clock, aws_calls):
+    for index in range(150):
+        clock.days_ago(40 if index < 2 else 1, seconds=index)
+        _tag_directly("team/app", f"t{index}")
+    policy("team/app", expire_days=30)
+    aws_calls.calls.clear()
+
+    report = retention.apply_all()
+
+    assert {d.tag for d in report.deleted} == {"t0", "t1"}
+    queries = [op for _, op in aws_calls.calls if op == "Query"]
+    assert len(queries) == 2  # the policies page, then the push-time entries from the 30-day cutoff down
+    assert len(aws_calls.calls) <= 2 + 1 + 2 * 4 + 2  # + one BatchGetItem of the 2 tags, 4 writes per deletion, the cursor
+    aws_calls.calls.clear()
+    policy("team/app", keep=140)
+    aws_calls.calls.clear()
+    report = retention.apply_all()
+    assert len(report.deleted) == 8  # 148 left, the 140 newest stay
+    assert [op for _, op in aws_calls.calls].count("Query") == 1 + 2 + 1  # policies; 140 counted in pages of 100; the rest
