@@ -165,6 +165,8 @@ class Pass:
             self.report.removed.append(Removed("tag", deletion.name, deletion.digest, 0, deletion.tag))
         self.report.retention_complete = found.complete
         self.report.retention_skipped = found.skipped
+        if found.deleted:
+            self.now = int(time.time())  # the manifests it untagged are candidates from now: due at once with 0 untagged days
 
     def _untagged(self, name: str) -> int:
         """Seconds an untagged manifest of ``name`` is kept: its retention policy's, else GC_UNTAGGED_DAYS (cached per pass)."""
