@@ -40,6 +40,7 @@ from registry.errors import RegistryError
 from registry.references import parse_name
 from registry.services.repositories import DESCRIPTION_MAX
 from registry.storage import catalog_index, dynamo, metadata, principals, search_index, signing_keys
+from registry_admin import retention as admin_retention
 
 PROG = "registry-admin"
 LOCAL_STACK_FILE_ENV = "REGISTRY_LOCAL_STACK_FILE"
@@ -500,11 +501,14 @@ def gc(args) -> int:
         return 0
     for item in report.removed:
         where = f"{item.name}@{item.digest}" if item.name else item.digest
+        where = f"{item.name}:{item.tag} ({item.digest}, by its retention policy)" if item.kind == "tag" else where
         print(f"{verb} {item.kind} {where}" + (f" ({item.size} bytes)" if item.kind == "blob" else ""))
     print(
         f"{verb} {len(report.removed)} item(s), {report.objects_freed} blob object(s), {report.bytes_freed} bytes "
         f"({report.candidates} candidate(s) in {report.seconds:.1f} s{'' if report.complete else '; stopped at its deadline, run it again'})"
     )
+    if not report.retention_complete:
+        print("retention: the pass's budget ran out; the next pass continues where this one stopped")
     return 0
 
 
@@ -549,6 +553,7 @@ def repo_show(args) -> int:
         "starred_by": _stargazers(name),
         "is_official": bool(item.get("official")),
         "immutable": bool(item.get("immutable")),
+        "retention": admin_retention.effective_view(name),
         "visibility": item.get("visibility") or None,
         "grants": dict(item.get("grants") or {}),
         "created": int(item["created"]),
@@ -565,6 +570,7 @@ def repo_show(args) -> int:
         ["stars", f"{view['star_count']}" + (f" ({', '.join(view['starred_by'])})" if view["starred_by"] else "")],
         ["official", "yes" if view["is_official"] else "no"],
         ["immutable tags", "yes" if view["immutable"] else "no"],
+        ["retention", admin_retention.summary(name, view["retention"])],
         ["visibility", visibility],
         ["grants", ", ".join(f"{user}: {action}" for user, action in sorted(view["grants"].items())) or "-"],
         ["created", _when(view["created"], "-")],
@@ -599,12 +605,14 @@ def _usage_rows(view: dict) -> list[list[str]]:
 
 def reindex(args) -> int:
     result = catalog_index.rebuild()
+    result["retention"] = admin_retention.backfill()
     if getattr(args, "json", False):
         _print_json(result)
         return 0
     print(
         f"catalog index: {result['repositories']} repositories, {result['added']} entries added, {result['removed']} removed; "
-        f"{result['orphan_grants']} grant(s) of deleted users removed"
+        f"{result['orphan_grants']} grant(s) of deleted users removed; "
+        f"{result['retention']['tag_entries']} tag push-time entries written (retention)"
     )
     for namespace in result["orphan_namespaces"]:
         print(
@@ -626,6 +634,7 @@ examples:
   {PROG} --local repo official library/busybox --on
   {PROG} --local repo show library/busybox --json
   {PROG} --local repo immutable team/app --on
+  {PROG} --local repo retention team/app --keep 10 --tags 'v*' --dry-run
   {PROG} --stack registry gc --dry-run
   {PROG} --stack registry usage quota team 10GiB
   {PROG} --table registry-metadata user list --json
@@ -743,6 +752,7 @@ def build_parser() -> argparse.ArgumentParser:
     switch = sub.add_mutually_exclusive_group(required=True)
     switch.add_argument("--on", dest="immutable", action="store_true", default=None, help="tags cannot be moved")
     switch.add_argument("--off", dest="immutable", action="store_false", default=None, help="tags can be moved")
+    admin_retention.add_parser(command, repo)
 
     sub = groups.add_parser(
         "gc", parents=[common], help="garbage collection: remove what nothing references, now", description="Run one garbage-collection pass now."
@@ -763,7 +773,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="rebuild the catalog index from the catalog (once after upgrading; idempotent)",
         description="Rebuild the catalog index (VISIBLE#…, GRANTEE#…, USER#…/GRANT#…) from the catalog items, and remove grants "
-        "of users that no longer exist. Needed once for repositories pushed before the index existed; safe to repeat.",
+        "of users that no longer exist, and write the push-time entries retention policies read (REPO#…/PUSHED#…) for tags "
+        "pushed before they existed. Needed once for repositories pushed before the index existed; safe to repeat.",
     )
     sub.set_defaults(handler=reindex)
 
@@ -817,7 +828,7 @@ def main(argv: list[str] | None = None) -> int:
             return args.handler(args)
     except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    except (AccountError, CliError) as exc:
+    except (AccountError, CliError, admin_retention.RetentionError) as exc:
         return _fail(str(exc))
     except (ClientError, BotoCoreError) as exc:
         return _fail(_aws_message(exc, target))

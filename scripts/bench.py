@@ -10,7 +10,7 @@ Measures, and writes to docs/performance.md (and prints):
 5. cost per million pulls, and when idle, from the measured counts;
 6. pushes of 1 × 1 GiB and 3 × 200 MB through registry-proxy, with its peak memory (bench/proxy.py);
 7. the Lambda cost of verifying a direct-to-S3 upload, per GiB (bench/verify.py);
-8. a garbage-collection pass over 1,000 blobs, idle and with 1 % garbage (bench/gc.py);
+8. a garbage-collection pass over 1,000 and 10,000 blobs: idle, with 1 % garbage, and applying a retention policy (bench/gc.py);
 9. first and second pull of a 3-layer image through the pull-through cache against the upstream directly (bench/cache.py).
 
     python scripts/bench.py                    everything (about 10 minutes on 2 cores, 6 of them the proxy's 1 GiB)
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
 
     wanted = [s for s in args.only.split(",") if s]
     options = {"calls": {"reps": args.reps, "push_reps": 3}, "e2e": {"runs": args.runs},
-               "coldstart": {"runs": 7}, "scale": {"reps": max(3, args.reps // 3)}, "proxy": {}, "verify": {"mib": 512}, "gc": {"images": [100]},
+               "coldstart": {"runs": 7}, "scale": {"reps": max(3, args.reps // 3)}, "proxy": {}, "verify": {"mib": 512}, "gc": {"images": [100, 1000]},
                "cache": {"runs": 3}}
     started, load_before = time.perf_counter(), os.getloadavg()[0]
     results, failed = {}, {}

@@ -1,9 +1,9 @@
 """The search function: ``docker search`` (/v1/_ping, /v1/search) and the repository
-management API (/api/v1/repositories/<name>: description, stars, official flag, immutable tags, stored bytes)
-and namespaces' storage usage and quotas (/api/v1/namespaces/<namespace>/usage, /quota).."""
+management API (/api/v1/repositories/<name>: description, stars, official flag, immutable tags, retention policy,
+stored bytes) and namespaces' storage usage and quotas (/api/v1/namespaces/<namespace>/usage, /quota)."""
 
 from registry.http import make_handler
-from registry.services import repositories, search
+from registry.services import repositories, retention, search
 
 lambda_handler = make_handler(
     "search",
@@ -17,5 +17,6 @@ lambda_handler = make_handler(
         "repo.immutable": {"PUT": repositories.put_immutable},
         "namespace.usage": {"GET": repositories.get_namespace_usage},
         "namespace.quota": {"PUT": repositories.put_namespace_quota},
+        "repo.retention": {"GET": retention.get, "PUT": retention.put},
     },
 )

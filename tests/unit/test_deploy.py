@@ -489,7 +489,7 @@ def replay(spec: dict) -> None:
             return "/".join(params[f"n{i}"] for i in range(1, 9) if f"n{i}" in params)
         proxy = params.get("proxy") or ""
         if sample["rawPath"].startswith("/api/v1/repositories/"):
-            found = re.fullmatch(r"(.+?)(?:/(?:description|star|official|immutable))?", proxy)
+            found = re.fullmatch(r"(.+?)(?:/(?:description|star|official|immutable|retention))?", proxy)
             return found.group(1) if found else None
         return proxy[: -len("/blobs/uploads/")] if proxy.endswith("/blobs/uploads/") else None
 

@@ -86,7 +86,7 @@ def repository(sample: dict) -> str:
         return "/".join(params[f"n{i}"] for i in range(1, MAX_NAME_COMPONENTS + 1) if f"n{i}" in params)
     proxy = params["proxy"]
     if sample["rawPath"].startswith("/api/v1/"):  # ANY /api/v1/repositories/{proxy+}: repositories/<name>[/<setting>]
-        found = re.fullmatch(r"(.+?)(?:/(?:description|star|official|immutable))?", proxy)
+        found = re.fullmatch(r"(.+?)(?:/(?:description|star|official|immutable|retention))?", proxy)
     else:
         found = re.fullmatch(r"(.+)/blobs/uploads/(?:[0-9a-f]{32}/parts)?", proxy)
     assert found, proxy

@@ -28,6 +28,10 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
     REPO#<name>        USES#<blob>#<manifest>
                                           created (manifest <manifest> references blob
                                           <blob>; written before the manifest)
+    REPO#<name>        PUSHED#<when>#<tag>
+                                          (tag <tag> was pushed at <when>, epoch s, 12
+                                          digits: its ``updated``; written with the tag,
+                                          so retention finds the oldest tags in order)
     CATALOG            <name>             created, updated, visibility, grants,
                                           description, stars, official
                                           (one per repository; grants: user -> pull|push;
@@ -59,6 +63,14 @@ DynamoDB table (METADATA_TABLE), string keys ``pk`` and ``sk``::
                                           name, digest: something that may have become
                                           garbage at <since> (epoch seconds, 12 digits);
                                           <kind> MANIFEST | LINK | BLOB | UPLOAD
+    RETENTION          <name> | <ns>/*    keep, expire_days, tags, untagged_days, updated:
+                                          the retention policy of a repository, or of
+                                          every repository of namespace <ns>
+                                          (registry.services.retention)
+    RETENTION#untagged <days>#<name>      (the policy of <name> keeps untagged manifests
+                                          <days> days, 5 digits: GC reads the smallest)
+    RETENTION#cursor   CURSOR             policy, repository, below: where the last
+                                          pass's retention step stopped
     UPLOAD#<uuid>      UPLOAD             name, owner, offset, hash states, tail_key,
                                           multipart id, part ETags (<= 1,024: a blob
                                           is <= 5 GiB in parts >= 5 MiB), expires_at (TTL)
@@ -103,7 +115,8 @@ Tags carry a copy of the manifest so a pull by tag is one read.
 Sizes. DynamoDB refuses an item over 400 KB, a partition key over 2,048 bytes
 and a sort key over 1,024 (AWS docs, "Service, account, and table quotas in
 Amazon DynamoDB"). What a client's input makes grow is bounded below them:
-``<name>`` is at most 255 characters, ``<tag>`` 128, a digest 135
+``<name>`` is at most 255 characters, ``<tag>`` 128, a retention tag
+pattern 128, a digest 135
 (``sha512:`` + 128 hex), ``<gram>`` 3, ``<word>`` a word of a description of
 at most 100 characters, ``<user>`` 30; a manifest body is kept inline only up
 to 256 KiB (larger ones in ``blobs/``), a referrer's copied artifactType and
@@ -196,6 +209,32 @@ LINK_PREFIX = "LINK#"
 def reverse_link_key(digest: Digest, name: str) -> dict:
     """The blob's record of a repository linking it: lets GC ask "does any repository link it?" in one Query."""
     return {"pk": f"BLOB#{digest}", "sk": f"{LINK_PREFIX}{name}"}
+
+
+PUSHED_PREFIX = "PUSHED#"
+
+
+def pushed_key(name: str, tag: str, when: int) -> dict:
+    """The push-time index entry of ``tag`` (``when``: its ``updated``, epoch seconds)."""
+    return {"pk": repo_pk(name), "sk": f"{PUSHED_PREFIX}{int(when):012d}#{tag}"}
+
+
+RETENTION_PK = "RETENTION"
+RETENTION_UNTAGGED_PK = "RETENTION#untagged"
+NAMESPACE_SUFFIX = "/*"
+
+
+def retention_key(subject: str) -> dict:
+    """A retention policy: ``subject`` is a repository name, or ``<namespace>/*`` (names never hold ``*``)."""
+    return {"pk": RETENTION_PK, "sk": subject}
+
+
+def retention_untagged_key(subject: str, days: int) -> dict:
+    return {"pk": RETENTION_UNTAGGED_PK, "sk": f"{int(days):05d}#{subject}"}
+
+
+def retention_cursor_key() -> dict:
+    return {"pk": "RETENTION#cursor", "sk": "CURSOR"}
 
 
 GC_PK = "GC"

@@ -138,6 +138,7 @@ ROUTES: tuple[Route, ...] = (
     Route("repo.star", "search", ("PUT", "DELETE"), "/api/v1/repositories/<name>/star", GREEDY, "star or unstar a repository"),
     Route("repo.official", "search", ("PUT",), "/api/v1/repositories/<name>/official", GREEDY, "mark a repository official (admins)"),
     Route("repo.immutable", "search", ("PUT",), "/api/v1/repositories/<name>/immutable", GREEDY, "make a repository's tags immutable, or not"),
+    Route("repo.retention", "search", ("GET", "PUT"), "/api/v1/repositories/<name>/retention", GREEDY, "a repository's retention policy: read or set"),
     Route("repo", "search", ("GET",), "/api/v1/repositories/<name>", GREEDY, "a repository's description, stars, flags and stored bytes"),
     Route("namespace.usage", "search", ("GET",), "/api/v1/namespaces/<namespace>/usage", GREEDY, "a namespace's stored bytes and quota (its owner, admins)"),
     Route("namespace.quota", "search", ("PUT",), "/api/v1/namespaces/<namespace>/quota", GREEDY, "set or remove a namespace's storage quota (admins)"),
@@ -206,6 +207,8 @@ RESPONSES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     # A namespace that is not a valid name component matches no route: 404 NOT_FOUND.
     ("namespace.usage", "GET"): ("200", ("DENIED",)),
     ("namespace.quota", "PUT"): ("200", ("DENIED", "REQUEST_INVALID")),
+    ("repo.retention", "GET"): ("200", (*_NAME, "NAME_UNKNOWN")),
+    ("repo.retention", "PUT"): ("200", (*_NAME, "NAME_UNKNOWN", "REQUEST_INVALID", "TOOMANYREQUESTS")),
 }
 
 # The function behind ``POST /v2/{proxy+}``: every POST under /v2 is an upload.

@@ -2,9 +2,12 @@
 
 What a pass removes, in this order (each step can make the next one's items garbage):
 
+0. **tags** retention policies expire (``registry.services.retention``): deleted
+   through the tag DELETE path, so their manifests become candidates of step 1;
 1. **manifests** no tag and no index of their repository references, untagged
    for longer than ``GC_UNTAGGED_DAYS`` (a push in progress tags its manifest
-   last), and referrers whose subject is gone;
+   last; a retention policy's ``untagged_days`` replaces it for its
+   repositories), and referrers whose subject is gone;
 2. **blob links** (``REPO#<name>/BLOB#<digest>``) no manifest of the repository
    references, once older than ``GC_LINK_GRACE_SECONDS`` (by default the upload expiry: a push in progress uploads
    its blobs before its manifest);
@@ -51,7 +54,7 @@ from registry import manifests as media
 from registry.config import settings
 from registry.log import logger
 from registry.references import Digest
-from registry.services import pullthrough
+from registry.services import pullthrough, retention, usage
 from registry.storage import blobstore, collector, dynamo, metadata
 
 KINDS = ("MANIFEST", "LINK", "BLOB")
@@ -67,10 +70,11 @@ DOOM_FRESH_SECONDS = 10 * 60
 
 @dataclass
 class Removed:
-    kind: str  # manifest | link | blob
+    kind: str  # tag | manifest | link | blob
     name: str  # repository ("" for a blob)
     digest: str
     size: int  # bytes freed in S3 (blobs), else the item's recorded size
+    tag: str = ""  # a tag a retention policy deleted
 
 
 @dataclass
@@ -81,6 +85,8 @@ class Report:
     candidates: int = 0
     failed: int = 0  # candidates whose handling raised (logged, kept for the next pass)
     seconds: float = 0.0
+    retention_complete: bool = True  # False: the retention step ran out of budget; the next pass continues
+    retention_skipped: list[str] = field(default_factory=list)  # repositories with too many tags to count
 
     @property
     def objects_freed(self) -> int:
@@ -104,11 +110,14 @@ class Pass:
         # A dry run deletes nothing: what it would delete is remembered, so the later steps see it gone.
         self.gone: set[tuple[str, str, str]] = set()
         self.queued: dict[str, list[dict]] = {kind: [] for kind in KINDS}
+        self.policies = False  # any retention policy at all (read once by run)
+        self.untagged: dict[str, int] = {}  # repository -> seconds an untagged manifest is kept
 
     def run(self) -> Report:
         started = time.monotonic()
         handlers = {"MANIFEST": self._manifest, "LINK": self._link, "BLOB": self._blob}
         try:
+            self._retention()
             for kind in KINDS:
                 if not self._drain(kind, handlers[kind]):
                     self.report.complete = False
@@ -119,11 +128,14 @@ class Pass:
 
     def _drain(self, kind: str, handle) -> bool:
         after = None
+        grace = self._grace(kind)
         while True:
-            page = collector.due_candidates(kind, self.now - self._grace(kind), PAGE, after)
+            page = collector.due_candidates(kind, self.now - grace, PAGE, after)
             for item in page:
                 if self.deadline is not None and time.monotonic() >= self.deadline:
                     return False
+                if kind == "MANIFEST" and self.policies and int(item["sk"].split("#")[1]) > self.now - self._untagged(item["name"]):
+                    continue  # due by a shorter policy than its repository's: left for a later pass
                 self.report.candidates += 1
                 try:
                     handle(item["name"], Digest.parse(item["digest"]))
@@ -141,12 +153,39 @@ class Pass:
             handle(item["name"], Digest.parse(item["digest"]))
         return True
 
+    # --- retention ------------------------------------------------------------------
+
+    def _retention(self):
+        """Step 0: apply the retention policies (their deletions queue manifests for step 1)."""
+        self.policies = retention.any_policy()
+        if not self.policies:
+            return
+        found = retention.apply_all(dry_run=self.dry_run, deadline=self.deadline, now=self.now)
+        for deletion in found.deleted:
+            self.report.removed.append(Removed("tag", deletion.name, deletion.digest, 0, deletion.tag))
+        self.report.retention_complete = found.complete
+        self.report.retention_skipped = found.skipped
+        if found.deleted:
+            self.now = int(time.time())  # the manifests it untagged are candidates from now: due at once with 0 untagged days
+
+    def _untagged(self, name: str) -> int:
+        """Seconds an untagged manifest of ``name`` is kept: its retention policy's, else GC_UNTAGGED_DAYS (cached per pass)."""
+        if not self.policies:
+            return settings().gc_untagged_seconds
+        if name not in self.untagged:
+            policy = retention.effective(name)
+            days = None if policy is None else policy.untagged_days
+            self.untagged[name] = settings().gc_untagged_seconds if days is None else days * retention.DAY
+        return self.untagged[name]
+
     # --- helpers --------------------------------------------------------------------
 
-    @staticmethod
-    def _grace(kind: str) -> int:
+    def _grace(self, kind: str) -> int:
         """How long after a candidate's time the pass takes it (the item's own age is checked again)."""
-        return {"MANIFEST": settings().gc_untagged_seconds, "LINK": settings().gc_link_grace_seconds}.get(kind, 0)
+        if kind == "MANIFEST":
+            shortest = retention.shortest_untagged_seconds() if self.policies else None
+            return min(settings().gc_untagged_seconds, shortest if shortest is not None else settings().gc_untagged_seconds)
+        return {"LINK": settings().gc_link_grace_seconds}.get(kind, 0)
 
     def _queue(self, items: list[dict]):
         if not items:
@@ -177,7 +216,7 @@ class Pass:
         if record.get("tracked") != record.get("created"):
             return  # stored before tags were tracked: its tags are unknown
         since = max(int(record.get("pushed") or record["created"]), int(record.get("untagged_at") or 0))
-        if since > self.now - settings().gc_untagged_seconds:
+        if since > self.now - self._untagged(name):
             self._queue([metadata.candidate("MANIFEST", name, digest, since)])
             return
         subject = record.get("subject")
@@ -313,6 +352,7 @@ def handle_schedule(event: dict, context) -> dict:
         metrics.add_bytes(metrics.GC_BYTES_FREED, report.bytes_freed)
         metrics.add(metrics.GC_OBJECTS_FREED, report.objects_freed)
         metrics.add(metrics.GC_PASS_SECONDS, report.seconds, metrics.MetricUnit.Seconds)
+        usage.emit_stored_bytes()  # StoredBytes per namespace, once a pass
     finally:
         metrics.end(recording)
     return {
@@ -321,4 +361,5 @@ def handle_schedule(event: dict, context) -> dict:
         "removed": len(report.removed),
         "bytes_freed": report.bytes_freed,
         "objects_freed": report.objects_freed,
+        "tags_expired": sum(1 for r in report.removed if r.kind == "tag"),
     }

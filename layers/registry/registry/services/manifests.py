@@ -182,6 +182,7 @@ def _store(name: str, digest: Digest, record: dict, tag: str | None, referrer, m
     immutable = bool((repository or {}).get("immutable"))
     for _ in range(_TAG_ATTEMPTS):
         previous = current.get("digest") if current else None
+        previous_pushed = current.get("updated") if current else None
         if tag is not None and immutable and previous not in (None, str(digest)):
             raise RegistryError(
                 OciError.TAG_INVALID,
@@ -189,7 +190,10 @@ def _store(name: str, digest: Digest, record: dict, tag: str | None, referrer, m
                 detail={"tag": tag, "digest": previous},
             )
         try:
-            metadata.put_manifest(name, digest, record, tag, referrer, manifest.manifests, repository, blobs=manifest.blobs, previous=previous, stored=stored)
+            metadata.put_manifest(
+                name, digest, record, tag, referrer, manifest.manifests, repository,
+                blobs=manifest.blobs, previous=previous, stored=stored, previous_pushed=previous_pushed,
+            )
             return
         except metadata.Missing as exc:
             raise _blob_unknown(exc.digests) from None  # garbage collection removed it after the check

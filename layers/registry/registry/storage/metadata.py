@@ -185,6 +185,7 @@ def put_manifest(
     blobs=(),
     previous: str | None = None,
     stored: bool = False,
+    previous_pushed: int | None = None,
 ):
     """Store the manifest, move ``tag`` to it and list the repository, in one transaction.
 
@@ -218,6 +219,11 @@ def put_manifest(
     costs one more transaction.
     The manifest it leaves loses ``tag`` from its ``tags`` and becomes a
     garbage-collection candidate.
+
+    The tag's push-time entry (``keys.pushed_key``, what retention policies
+    read) moves with it: ``previous_pushed`` is the ``updated`` of the tag as
+    read; its entry is deleted in the same transaction. An entry a race leaves
+    behind is only a hint: retention checks each against the tag item.
     """
     now = int(time.time())
     blobs, children = list(dict.fromkeys(blobs)), list(dict.fromkeys(children))
@@ -244,6 +250,9 @@ def put_manifest(
             put["ExpressionAttributeValues"] = dynamo.encode({":previous": previous})
         tag_items.add(len(writes))
         writes.append({"Put": put})
+        writes.append({"Put": {"TableName": dynamo.table(), "Item": dynamo.encode(keys.pushed_key(name, tag, now))}})
+        if previous is not None and previous_pushed is not None and int(previous_pushed) != now:
+            writes.append({"Delete": {"TableName": dynamo.table(), "Key": dynamo.encode(keys.pushed_key(name, tag, previous_pushed))}})
         if previous is not None and previous != str(digest):
             if previous in map(str, children):
                 # One item per transaction: the untag below clears the mark as the touch would.
@@ -318,12 +327,28 @@ def _list_repository(name: str, repository: dict | None, now: int) -> dict:
     }
 
 
-def delete_tag(name: str, tag: str) -> bool:
-    """Remove a tag; False when there was none. Its manifest loses it from ``tags`` and becomes a GC candidate."""
-    response = aws.dynamodb().delete_item(TableName=dynamo.table(), Key=dynamo.encode(keys.tag_key(name, tag)), ReturnValues="ALL_OLD")
+def delete_tag(name: str, tag: str, pushed: int | None = None) -> bool:
+    """Remove a tag; False when there was none. Its manifest loses it from ``tags`` and becomes a GC candidate.
+
+    ``pushed``: delete only if the tag's ``updated`` (push time, epoch s) is
+    still this, else False (retention: a push that moved the tag since it was
+    read keeps it).
+    """
+    args = {"TableName": dynamo.table(), "Key": dynamo.encode(keys.tag_key(name, tag)), "ReturnValues": "ALL_OLD"}
+    if pushed is not None:
+        args["ConditionExpression"] = "updated = :pushed"
+        args["ExpressionAttributeValues"] = dynamo.encode({":pushed": int(pushed)})
+    try:
+        response = aws.dynamodb().delete_item(**args)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
     old = dynamo.decode(response.get("Attributes"))
     if old is None:
         return False
+    if old.get("updated") is not None:
+        dynamo.delete(keys.pushed_key(name, tag, old["updated"]))
     now = int(time.time())
     try:
         dynamo.transact([_untag(name, Digest.parse(old["digest"]), tag, now)])
@@ -355,6 +380,7 @@ def delete_manifest(name: str, digest: Digest, children=(), blobs=()) -> dict | 
     while True:
         tags, more = dynamo.query_page(keys.repo_pk(name), keys.TAG_PREFIX, 100, after)
         doomed += [{"pk": item["pk"], "sk": item["sk"]} for item in tags if item.get("digest") == str(digest)]
+        doomed += [keys.pushed_key(name, item["sk"][len(keys.TAG_PREFIX) :], item["updated"]) for item in tags if item.get("digest") == str(digest) and item.get("updated") is not None]
         if not more:
             break
         after = tags[-1]["sk"][len(keys.TAG_PREFIX) :]
