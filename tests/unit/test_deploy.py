@@ -78,6 +78,10 @@ EXPECTED = {
     "repo-get": (200, []),
     "repo-official-put": (200, []),
     "repo-immutable-put": (200, []),
+    "repo-retention-get": (200, []),
+    "repo-retention-put": (200, []),
+    "namespace-usage-get": (200, []),
+    "namespace-quota-put": (200, []),
     "repo-star-delete": (401, ["UNAUTHORIZED"]),  # starring needs a signed-in user; the events have none
     "repo-star-put": (401, ["UNAUTHORIZED"]),
     "search-get": (200, []),
