@@ -359,3 +359,19 @@ def test_content_the_upstream_sends_under_the_wrong_digest_is_never_stored(upstr
     from registry.storage import metadata
 
     assert metadata.get_blob(Digest.parse(digest_of(layer))) is None
+
+
+def test_a_tag_moving_back_to_a_cached_manifest_does_not_count_its_bytes_twice(upstream, anonymous, monkeypatch):
+    from registry.services import usage
+
+    monkeypatch.setenv("CACHE_TAG_SECONDS", "0")
+    first_layer = os.urandom(100)
+    _, first = upstream.push("library/busybox", "latest", [first_layer])
+    assert anonymous.request("GET", "/v2/hub/library/busybox/manifests/latest", headers=ACCEPT).header("docker-content-digest") == first
+    _, second = upstream.push("library/busybox", "latest", [os.urandom(100)])
+    assert anonymous.request("GET", "/v2/hub/library/busybox/manifests/latest", headers=ACCEPT).header("docker-content-digest") == second
+    both = usage.repository_view("hub/library/busybox")
+    _, again = upstream.push("library/busybox", "latest", [first_layer])
+    assert again == first
+    assert anonymous.request("GET", "/v2/hub/library/busybox/manifests/latest", headers=ACCEPT).header("docker-content-digest") == first
+    assert usage.repository_view("hub/library/busybox") == both

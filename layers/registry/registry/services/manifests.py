@@ -137,15 +137,7 @@ def put(request: Request, name: str, reference: str) -> Response:
     missing, repository, current, stored = metadata.check_references(name, list(manifest.blobs), list(manifest.manifests), tag, digest)
     if missing:
         raise _blob_unknown(missing)
-    record = {"media_type": manifest.media_type, "size": len(body), "subject": str(manifest.subject) if manifest.subject else None}
-    if len(body) <= INLINE_BYTES:
-        record["body"] = body
-    else:
-        blobstore.put_blob(digest, body)
-        record["in_s3"] = True
-    referrer = None
-    if manifest.subject is not None:
-        referrer = {"media_type": manifest.media_type, "size": len(body), "artifact_type": manifest.referrer_artifact_type, "annotations": manifest.annotations}
+    record, referrer = new_record(digest, body, manifest)
     if repository is None or "created" not in repository:
         # Before the manifest, so a failure here is retried with the push; entries for
         # a repository that then never appears are ignored by search (no "created").
@@ -168,6 +160,25 @@ def _blob_unknown(missing: list[Digest]) -> RegistryError:
 
 # Pushes racing to move one tag: each retry re-reads the tag (consistently) and tries again.
 _TAG_ATTEMPTS = 5
+
+
+def new_record(digest: Digest, body: bytes, manifest, **extra) -> tuple[dict, dict | None]:
+    """(the manifest's record, its referrer descriptor or None) for ``metadata.put_manifest``.
+
+    A body up to ``INLINE_BYTES`` rides in the record; a larger one is written
+    to S3 first (``blobs/<alg>/<hex>``, as a blob of that digest would be).
+    ``extra``: attributes of the record (a cached manifest's ``upstream``, ``checked``).
+    """
+    record = {"media_type": manifest.media_type, "size": len(body), "subject": str(manifest.subject) if manifest.subject else None, **extra}
+    if len(body) <= INLINE_BYTES:
+        record["body"] = body
+    else:
+        blobstore.put_blob(digest, body)
+        record["in_s3"] = True
+    referrer = None
+    if manifest.subject is not None:
+        referrer = {"media_type": manifest.media_type, "size": len(body), "artifact_type": manifest.referrer_artifact_type, "annotations": manifest.annotations}
+    return record, referrer
 
 
 def _store(name: str, digest: Digest, record: dict, tag: str | None, referrer, manifest, repository: dict | None, current: dict | None, stored: bool = False):

@@ -381,37 +381,33 @@ def _fetch_manifest(place: Place, ref) -> dict:
 
 
 def _store_manifest(place: Place, ref, body: bytes, digest: Digest, manifest) -> dict:
-    from registry.services.manifests import INLINE_BYTES
+    from registry.services.manifests import new_record
 
     name = place.name
     tag = None if isinstance(ref, Digest) else ref
     now = int(time.time())
-    missing, repository, current = metadata.check_references(name, list(manifest.blobs), [], tag)
+    missing, repository, current, stored = metadata.check_references(name, list(manifest.blobs), [], tag, digest)
     sizes = _blob_sizes(body)
     cache_records.put_pending_links(name, {d: sizes.get(str(d), 0) for d in missing}, place.upstream.prefix)
     if manifest.manifests:
         cache_records.put_children(name, digest, manifest.manifests)
-    record = {"media_type": manifest.media_type, "size": len(body), "subject": str(manifest.subject) if manifest.subject else None,
-              "upstream": place.upstream.prefix, "checked": now}
-    if len(body) <= INLINE_BYTES:
-        record["body"] = body
-    else:
-        blobstore.put_blob(digest, body)
-        record["in_s3"] = True
-    referrer = None
-    if manifest.subject is not None:
-        referrer = {"media_type": manifest.media_type, "size": len(body), "artifact_type": manifest.referrer_artifact_type, "annotations": manifest.annotations}
+    record, referrer = new_record(digest, body, manifest, upstream=place.upstream.prefix, checked=now)
     if repository is None or "created" not in repository:
         search_index.add_repository(name)
-    previous = current.get("digest") if current else None
+    previous, previous_pushed = (current.get("digest"), current.get("updated")) if current else (None, None)
     try:
-        metadata.put_manifest(name, digest, record, tag, referrer, (), repository, blobs=manifest.blobs, previous=previous)
+        # stored: a manifest already cached is not counted again (storage accounting);
+        # previous_pushed: the tag's old push-time entry goes (retention's index).
+        metadata.put_manifest(
+            name, digest, record, tag, referrer, (), repository,
+            blobs=manifest.blobs, previous=previous, stored=stored, previous_pushed=previous_pushed,
+        )
     except (metadata.TagMoved, metadata.Missing):
         # Another request stored it (or GC took a pending link) meanwhile: theirs is as good.
-        stored = metadata.get_record(metadata.manifest_record_key(name, ref))
-        if stored is None:
+        stored_record = metadata.get_record(metadata.manifest_record_key(name, ref))
+        if stored_record is None:
             raise RegistryError(OciError.TOOMANYREQUESTS, "the cached image is being updated: try again", headers={"Retry-After": "1"}) from None
-        return stored
+        return stored_record
     if tag is not None:
         cache_records.note_fetched(_day(now), name, tag)
     return {**record, "digest": str(digest)}
