@@ -31,13 +31,21 @@ def _repository(name: str) -> dict:
     return {**item, "usage": counter or {}}
 
 
-def _json_body(request: Request, field: str, kind: type):
-    if len(request.body) > BODY_MAX:
-        raise RegistryError(OciError.REQUEST_INVALID, f"the body is larger than {BODY_MAX} bytes")
+def request_document(request: Request, max_depth: int, max_bytes: int = BODY_MAX):
+    """The request's JSON body (``null`` when empty), or None when it is not JSON or too deep.
+
+    A body over ``max_bytes`` is 400 REQUEST_INVALID before it is parsed.
+    """
+    if len(request.body) > max_bytes:
+        raise RegistryError(OciError.REQUEST_INVALID, f"the body is larger than {max_bytes} bytes")
     try:
-        document = inputs.json_document(request.body or b"null", max_depth=2)
+        return inputs.json_document(request.body or b"null", max_depth=max_depth)
     except inputs.DocumentInvalid:
-        document = None
+        return None
+
+
+def _json_body(request: Request, field: str, kind: type):
+    document = request_document(request, max_depth=2)
     if not isinstance(document, dict) or not isinstance(document.get(field), kind):
         raise RegistryError(OciError.REQUEST_INVALID, f'the body must be a JSON object with "{field}" ({kind.__name__})')
     return document[field]
@@ -115,12 +123,7 @@ def put_namespace_quota(request: Request, namespace: str) -> Response:
     """Set (``{"quota": "10GiB"}`` or a number of bytes) or remove (``{"quota": null}``) a namespace's quota: admins only."""
     if not _is_admin(request):
         raise RegistryError(OciError.DENIED, "only admins set quotas")
-    if len(request.body) > BODY_MAX:
-        raise RegistryError(OciError.REQUEST_INVALID, f"the body is larger than {BODY_MAX} bytes")
-    try:
-        document = inputs.json_document(request.body or b"null", max_depth=2)
-    except inputs.DocumentInvalid:
-        document = None
+    document = request_document(request, max_depth=2)
     if not isinstance(document, dict) or "quota" not in document:
         raise RegistryError(OciError.REQUEST_INVALID, 'the body must be a JSON object with "quota": a size ("10GiB"), bytes, or null')
     value = document["quota"]

@@ -404,12 +404,9 @@ def get(request: Request, name: str) -> Response:
 def put(request: Request, name: str) -> Response:
     """Set the repository's own policy (``{}`` or only nulls: clear it). Needs push, like immutable tags."""
     _repository(name)
-    if len(request.body) > BODY_MAX:
-        raise RegistryError(OciError.REQUEST_INVALID, f"the body is larger than {BODY_MAX} bytes")
-    try:
-        document = inputs.json_document(request.body or b"null", max_depth=1)
-    except inputs.DocumentInvalid:
-        document = None
+    from registry.services.repositories import request_document
+
+    document = request_document(request, max_depth=1, max_bytes=BODY_MAX)
     if not isinstance(document, dict):
         raise RegistryError(OciError.REQUEST_INVALID, 'the body must be a JSON object: {"keep", "expire_days", "tags", "untagged_days"}')
     try:
