@@ -27,7 +27,7 @@ import secrets
 import sys
 import threading
 
-from local_stack import gateway, queues, resources, template
+from local_stack import emulator, gateway, queues, resources, template
 
 STATE_FILE = template.ROOT / ".local-stack.json"
 
@@ -58,13 +58,9 @@ class LocalStack:
         return f"{self.host}:{self.port}"
 
     def start(self) -> "LocalStack":
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self.moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
-        self.moto.start()
-        moto_host, moto_port = self.moto.get_host_and_port()
-        self.aws_endpoint = f"http://{moto_host}:{moto_port}"
+        self.moto = emulator.Emulator(self.host).start()
+        self.aws_endpoint = self.moto.endpoint
         os.environ.update(_AWS_ENV)
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
         settings = {**os.environ, **self.extra_env}

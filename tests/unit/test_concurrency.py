@@ -89,3 +89,51 @@ def test_pushes_of_one_tag_leave_it_on_a_complete_manifest(client):
     assert reply.body == pushed[winner]
     for digest in pushed:  # every pushed manifest stays pullable by digest
         assert client.request("HEAD", f"/v2/team/app/manifests/{digest}").status == 200
+
+
+def test_two_first_pushes_of_a_repository_interleaved_both_land(client, monkeypatch):
+    """A client pushing an index's platform manifests in parallel into a new repository (ctr, buildx).
+
+    The first push of a repository creates its catalog item on condition that
+    it is still absent; here the second push commits between the first one's
+    read of the catalog (absent) and its transaction: the first is cancelled on
+    the catalog item, re-reads and commits. Both manifests pull by digest, and
+    the shared layer counts once.
+    """
+    import hashlib
+    import json
+
+    from registry.services import usage
+    from registry.storage import metadata
+
+    name, shared = "team/multi", client.push_blob("team/multi", b"shared layer")
+    manifests = []
+    for platform in ("amd64", "arm64"):
+        config = json.dumps({"architecture": platform, "os": "linux"}).encode()
+        own = f"{platform} layer".encode()
+        body = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": client.push_blob(name, config), "size": len(config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": shared, "size": 12},
+                       {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": client.push_blob(name, own), "size": len(own)}],
+        }).encode()
+        manifests.append((body, "sha256:" + hashlib.sha256(body).hexdigest()))
+    content = {"content-type": "application/vnd.oci.image.manifest.v1+json"}
+    real_put, replies = metadata.put_manifest, []
+
+    def second_push_lands_first(*args, **kwargs):
+        monkeypatch.setattr(metadata, "put_manifest", real_put)
+        assert args[6] is None  # the first push read the repository as new
+        replies.append(client.request("PUT", f"/v2/{name}/manifests/{manifests[1][1]}", manifests[1][0], content))
+        return real_put(*args, **kwargs)
+
+    monkeypatch.setattr(metadata, "put_manifest", second_push_lands_first)
+    first = client.request("PUT", f"/v2/{name}/manifests/{manifests[0][1]}", manifests[0][0], content)
+
+    assert (first.status, [r.status for r in replies]) == (201, [201])
+    for body, digest in manifests:
+        assert client.request("GET", f"/v2/{name}/manifests/{digest}").body == body
+    assert name in json.loads(client.request("GET", "/v2/_catalog").body)["repositories"]
+    stored = usage.repository_view(name)
+    blobs = len(b"shared layer") + sum(len(json.dumps({"architecture": p, "os": "linux"})) + len(f"{p} layer") for p in ("amd64", "arm64"))
+    assert stored["logical_bytes"] == blobs + sum(len(body) for body, _ in manifests)
