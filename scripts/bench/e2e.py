@@ -317,8 +317,8 @@ def run(options: dict) -> dict:
     ours = reference = None
     try:
         ours = Ours()
-        counter = MotoCounter(ours.stack.moto._server.app)
-        ours.stack.moto._server.app = counter  # werkzeug serves self.server.app on each request
+        counter = MotoCounter(ours.stack.moto.server.app)
+        ours.stack.moto.server.app = counter  # werkzeug serves self.server.app on each request
         reference = Reference(ours.stack.aws_endpoint)
         targets = (ours, OursAuthOff(ours), reference)
         warm_up(targets, counter, scratch)
