@@ -5,7 +5,7 @@ Why: moto (5.2.1, ``Table.query``) finds a table query's items as
 ``all_items()`` sorts every item of the table: each Query costs
 O(n log n) in the table's size n, where DynamoDB reads one partition. A
 garbage-collection pass over 10,000 blobs (bench/gc.py) makes hundreds of
-queries against about 45,000 items; under cProfile at 3,000 blobs the sort
+queries against about 43,000 items; under cProfile at 3,000 blobs the sort
 was 80 % of the run. The emulator, not the registry, grew with the table.
 
 What changes: only that list. moto's own method still runs (key conditions,
