@@ -3,7 +3,16 @@ management API (/api/v1/repositories/<name>: description, stars, official flag, 
 stored bytes) and namespaces' storage usage and quotas (/api/v1/namespaces/<namespace>/usage, /quota)."""
 
 from registry.http import make_handler
-from registry.services import repositories, retention, search
+from registry.services import repositories, search
+
+
+def _retention(request, **params):
+    """The retention policy route's GET or PUT. Imported here: no other route of this function
+    needs the policy module (INIT time, issue 15: cold starts)."""
+    from registry.services import retention
+
+    return {"GET": retention.get, "PUT": retention.put}[request.method](request, **params)
+
 
 lambda_handler = make_handler(
     "search",
@@ -17,6 +26,6 @@ lambda_handler = make_handler(
         "repo.immutable": {"PUT": repositories.put_immutable},
         "namespace.usage": {"GET": repositories.get_namespace_usage},
         "namespace.quota": {"PUT": repositories.put_namespace_quota},
-        "repo.retention": {"GET": retention.get, "PUT": retention.put},
+        "repo.retention": {"GET": _retention, "PUT": _retention},
     },
 )

@@ -56,3 +56,30 @@ def test_the_401_challenge_of_a_cold_base_function_loads_no_pyjwt():
     found = cold("base", "/v2/")
     assert found["status"] == 401
     assert heavy(found["after"]) == []
+
+
+# Our modules that only some requests need, imported on first use (docs/performance.md, section 3;
+# issue 15: cold starts): the token module (with PyJWT) by the first bearer token; the pull-through
+# cache by a miss, a pending blob link, an unknown name's tag list, a write (registry.auth.guard) or
+# a token scope the caller may not pull; the search index by a repository's first push; the manifest
+# function's pull-counting pool by its first counted GET; the direct-to-S3 verification by a
+# completion that verifies in AWS; retention policies and namespace usage by their own routes.
+DEFERRED = {
+    "base": ["registry.auth.tokens"],
+    "blob": ["registry.auth.tokens", "registry.services.pullthrough"],
+    "catalog": ["registry.auth.tokens", "registry.services.pullthrough"],
+    "manifest": ["registry.auth.tokens", "registry.services.pullthrough", "registry.storage.search_index", "concurrent.futures.thread"],
+    "search": ["registry.services.retention", "registry.services.usage"],
+    "token": ["registry.services.pullthrough"],
+    "upload": ["registry.auth.tokens", "registry.services.verification"],
+}
+
+
+@pytest.mark.parametrize("function", sorted(DEFERRED))
+def test_a_function_imports_what_only_some_requests_need_on_first_use(function):
+    at_init = set(cold(function)["init"])
+    assert [m for m in DEFERRED[function] if m in at_init] == []
+
+
+def test_the_401_challenge_of_a_cold_base_function_loads_no_token_module():
+    assert "registry.auth.tokens" not in cold("base", "/v2/")["after"]

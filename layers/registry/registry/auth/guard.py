@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registry.auth import tokens
 from registry.auth.scopes import Scope
 from registry.config import settings
 from registry.errors import OciError, RegistryError
@@ -99,6 +98,8 @@ def identify(request) -> Caller | None:
     scheme, _, token = (request.header("authorization") or "").partition(" ")
     if not settings().auth_enabled or scheme.lower() != "bearer" or not token.strip():
         return Caller("")
+    from registry.auth import tokens  # with PyJWT, by the first bearer token (INIT time, issue 15: cold starts)
+
     try:
         claims = tokens.verify(token.strip(), service_of(request))
     except tokens.InvalidToken:
@@ -119,6 +120,8 @@ def authorize(request, route_name: str, params: dict) -> Caller:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise RegistryError(OciError.UNAUTHORIZED, headers={"WWW-Authenticate": challenge(request, scopes)})
+    from registry.auth import tokens  # with PyJWT, by the first bearer token (INIT time, issue 15: cold starts)
+
     try:
         claims = tokens.verify(token.strip(), service_of(request))
     except tokens.InvalidToken:

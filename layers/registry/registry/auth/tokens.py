@@ -31,8 +31,9 @@ Imports: PyJWT (with the parts of ``cryptography`` it loads, about 0.2 ×
 ``import boto3`` of CPU) is not imported with this module but by the first
 ``verify`` of a container, i.e. the first request that carries a bearer token:
 a request without one (a 401 challenge, ``GET /v2/`` before signing in) never
-pays it, a pull's first authenticated request does. What only signing needs is
-imported on a container's first token. docs/performance.md, section 3, reports
+pays it, a pull's first authenticated request does. This module itself is
+imported there too (``registry.auth.guard``), not at a verifying function's
+INIT. What only signing needs is imported on a container's first token. docs/performance.md, section 3, reports
 both INIT and INIT plus those first-use imports.
 """
 

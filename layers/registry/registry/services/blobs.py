@@ -6,7 +6,6 @@ from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
 from registry.references import Digest, parse_name
-from registry.services import pullthrough
 from registry.storage import blobstore, metadata
 
 
@@ -24,6 +23,9 @@ def get(request: Request, name: str, digest: str) -> Response:
     link = metadata.get_link(name, blob)
     if link is None or link.get("pending"):
         # Not stored here (yet): a pull-through cache repository fetches it from its upstream.
+        # Imported here: only a miss or a pending link needs it (INIT time, issue 15: cold starts).
+        from registry.services import pullthrough
+
         served = pullthrough.blob(request, name, blob, link)
         if served is not None:
             return served

@@ -7,7 +7,6 @@ from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response, link_header
 from registry.references import parse_name
-from registry.services import pullthrough
 from registry.storage import metadata, principals
 
 # The most entries one page returns; a larger or absent ``n`` gets this many and a Link.
@@ -84,6 +83,9 @@ def tags(request: Request, name: str) -> Response:
     last = request.arg("last")
     found, more = metadata.list_tags(name, limit, last) if limit else ([], False)
     if not found and not metadata.repository_exists(name):
+        # Imported here: only an unknown name needs it (INIT time, issue 15: cold starts).
+        from registry.services import pullthrough
+
         stored = pullthrough.stored_name(name)  # a pull-through cache's library/ alias lists its canonical name's tags
         if stored == name or not metadata.repository_exists(stored):
             raise RegistryError(OciError.NAME_UNKNOWN, f"repository {name} not known to registry", detail={"name": name})

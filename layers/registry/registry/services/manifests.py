@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 
 from registry import manifests as media
 from registry import metrics, ratelimit
@@ -11,8 +11,7 @@ from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
 from registry.references import Digest, parse_name, parse_reference
-from registry.services import pullthrough
-from registry.storage import blobstore, metadata, ratelimits, search_index
+from registry.storage import blobstore, metadata, ratelimits
 
 # Manifests up to this size are kept in the DynamoDB item itself (items are
 # limited to 400 KB); larger ones go to the S3 blob store.
@@ -25,8 +24,16 @@ def _unknown(name: str, reference: str) -> RegistryError:
     return RegistryError(OciError.MANIFEST_UNKNOWN, f"manifest unknown: {reference}", detail={"name": name, "reference": reference})
 
 
-# Counts a GET's pull while the manifest is read: the two round trips overlap.
-_COUNTING = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pull-counter")
+@cache
+def _counting():
+    """The pool that counts a GET's pull while the manifest is read: the two round trips overlap.
+
+    Made by the first counted GET: a HEAD, a push, a delete or an unlimited caller never needs
+    ``concurrent.futures`` (INIT time, issue 15: cold starts).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="pull-counter")
 
 
 def _reference_or_unknown(name: str, reference: str):
@@ -54,7 +61,7 @@ def get(request: Request, name: str, reference: str) -> Response:
         record, counter = metadata.get_records(key, meter.key())
         return _manifest_response(request, *_served(request, name, reference, ref, record), meter.headers(ratelimits.used(counter)))
     # In the request's context (log fields, tracing) although on another thread.
-    counting = _COUNTING.submit(contextvars.copy_context().run, meter.count)
+    counting = _counting().submit(contextvars.copy_context().run, meter.count)
     record = metadata.get_record(key)
     used = counting.result()  # raises 429 TOOMANYREQUESTS at the limit
     try:
@@ -80,6 +87,9 @@ def _served(request: Request, name: str, reference: str, ref, record: dict | Non
     read (the child manifest), and on GET a pull of an image manifest.
     """
     if record is None or "upstream" in record:
+        # Imported here: only a miss or a cached tag needs it (INIT time, issue 15: cold starts).
+        from registry.services import pullthrough
+
         record = pullthrough.manifest_record(name, ref, record)  # a pull-through cache's miss or stale tag
     if record is None:
         raise _unknown(name, reference)
@@ -141,6 +151,9 @@ def put(request: Request, name: str, reference: str) -> Response:
     if repository is None or "created" not in repository:
         # Before the manifest, so a failure here is retried with the push; entries for
         # a repository that then never appears are ignored by search (no "created").
+        # Imported here: only a repository's first push needs it (INIT time, issue 15: cold starts).
+        from registry.storage import search_index
+
         search_index.add_repository(name)
     _store(name, digest, record, tag, referrer, manifest, repository, current, stored)
     metrics.add(metrics.PUSHES)

@@ -13,7 +13,6 @@ from registry import inputs, keys
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
 from registry.references import parse_name
-from registry.services import usage
 from registry.storage import dynamo, metadata, principals, search_index
 
 DESCRIPTION_MAX = 100  # Docker Hub's short description
@@ -116,6 +115,8 @@ def get_namespace_usage(request: Request, namespace: str) -> Response:
     """A namespace's repositories, logical and deduplicated bytes and quota: for its owner and admins (else 403 DENIED)."""
     if not request.caller.unrestricted and request.caller.user != namespace and not _is_admin(request):
         raise RegistryError(OciError.DENIED, "only the namespace's owner and admins see its usage")
+    from registry.services import usage  # only the namespace routes need it (INIT time, issue 15: cold starts)
+
     return Response.json(200, usage.namespace(namespace))
 
 
@@ -136,5 +137,7 @@ def put_namespace_quota(request: Request, namespace: str) -> Response:
             quota = inputs.byte_size(str(value)) if isinstance(value, str) else inputs.natural(str(value))
     except inputs.NumberInvalid:
         raise RegistryError(OciError.REQUEST_INVALID, 'quota: a size such as "10GiB" or "500MB", a number of bytes, or null') from None
+    from registry.services import usage  # only the namespace routes need it (INIT time, issue 15: cold starts)
+
     usage.set_quota(namespace, quota)
     return Response.json(200, usage.namespace(namespace))

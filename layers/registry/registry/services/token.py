@@ -22,7 +22,6 @@ from registry import accounts
 from registry.auth import guard, scopes, tokens
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
-from registry.services import pullthrough
 from registry.storage import principals
 
 
@@ -73,6 +72,9 @@ def _grant(principal: accounts.Principal, requested: list[scopes.Scope]) -> list
             allowed = accounts.allowed_actions(principal, scope.name, found[scope.name])
             if "pull" not in allowed or set(scope.actions) - {"pull"}:
                 # Under a pull-through cache prefix: pull only, even before the repository exists here.
+                # Imported here: a pull the caller may make never needs it (INIT time, issue 15: cold starts).
+                from registry.services import pullthrough
+
                 allowed = pullthrough.cache_actions(principal.anonymous, principal.token_actions, scope.name, allowed)
             granted = sorted(allowed) if "*" in scope.actions else [a for a in scope.actions if a in allowed]
         if granted:

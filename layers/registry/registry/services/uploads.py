@@ -44,7 +44,7 @@ from registry.config import settings
 from registry.errors import OciError, RegistryError
 from registry.http import Request, Response
 from registry.references import Digest, parse_name
-from registry.services import storing, verification
+from registry.services import storing
 from registry.storage import blobstore, metadata, queue
 
 MIN_PART = 5 * 1024 * 1024  # S3's minimum multipart part size (all parts but the last)
@@ -329,7 +329,7 @@ def complete(request: Request, name: str, uuid: str) -> Response:
         raise RegistryError(OciError.BLOB_UPLOAD_INVALID, "a concurrent request changed this upload; start it again") from None
     except _TooLargeToCopy:
         # Past CopyObject's 5 GB: the verify function's resumable multipart copy, as for a direct upload.
-        session = verification.begin(uuid, session, digest, size, hashes[digest.algorithm])
+        session = _verification().begin(uuid, session, digest, size, hashes[digest.algorithm])
         return _verified_or_pending(name, uuid, session, digest, began=time.monotonic())
     if not assembled:
         _discard_staging(uuid, session)  # already stored by an earlier push: linked only
@@ -337,6 +337,15 @@ def complete(request: Request, name: str, uuid: str) -> Response:
         blobstore.delete_staging(assembled[0])
     metrics.add_bytes(metrics.BYTES_UPLOADED, size)
     return _created(name, digest)
+
+
+def _verification():
+    """``registry.services.verification``, imported by the first completion that verifies in AWS (a
+    direct upload, or a chunked one over CopyObject's 5 GB): the others never need it, nor its
+    copy thread pool (INIT time, issue 15: cold starts)."""
+    from registry.services import verification
+
+    return verification
 
 
 class _TooLargeToCopy(Exception):
@@ -484,7 +493,7 @@ def _complete_direct(request: Request, name: str, uuid: str, session: dict, dige
             return _assemble_and_verify(name, uuid, session, digest, started)
     if session.get("digest") != str(digest):
         raise RegistryError(OciError.DIGEST_INVALID, f"this upload is being completed as {session.get('digest')}", detail={"digest": str(digest)})
-    if verification.stalled(session):
+    if _verification().stalled(session):
         queue.request_verification(uuid)  # its worker was lost: queue it again
     return _verified_or_pending(name, uuid, session, digest)
 
@@ -508,7 +517,7 @@ def _assemble_and_verify(name: str, uuid: str, session: dict, digest: Digest, st
         if size is None:
             raise RegistryError(OciError.BLOB_UPLOAD_UNKNOWN, "upload unknown: it was cancelled or has expired") from None
     try:
-        session = verification.begin(uuid, {k: v for k, v in session.items() if k not in ("state", "touched")}, digest, size)
+        session = _verification().begin(uuid, {k: v for k, v in session.items() if k not in ("state", "touched")}, digest, size)
     except metadata.Conflict:  # a request that took over a stale claim began it: report on its progress
         return _verified_or_pending(name, uuid, metadata.get_upload(uuid), digest)
     return _verified_or_pending(name, uuid, session, digest, began=started)
@@ -527,7 +536,7 @@ def _verified_or_pending(name: str, uuid: str, session: dict | None, digest: Dig
     """
     if began is not None:
         deadline = began + settings().verify_inline_seconds
-        session = verification.advance(uuid, deadline) if time.monotonic() < deadline else session
+        session = _verification().advance(uuid, deadline) if time.monotonic() < deadline else session
         if session is not None and session.get("state") == "verifying":
             queue.request_verification(uuid)
     state = (session or {}).get("state")
