@@ -243,9 +243,11 @@ def _coldstart_remedies(cold: dict) -> str:
              "before sign-in never pays it, a pull's first authenticated request of each function does (the INIT + first request column)."
              if pyjwt else "",
              f"- **The registry's own modules**: about {ours:.2f}× `import boto3` more (the HTTP functions' median INIT ratio minus "
-             "Powertools' alone), mostly class creation at import: each `@dataclass` costs about 1 ms on a quiet machine (`Settings`, "
-             "`Digest`, `Route`, `Scope`, `Caller`, `Request`, `Response`, …), plus compiled regular expressions and the `OciError` "
-             "enum. Deferred where a request does not need them: the sign-in module (`registry.accounts`) outside the token and "
+             "Powertools' alone): module loading, compiled regular expressions and the `OciError` enum. Making a `@dataclass` costs "
+             "about 1 ms of INIT (its methods are generated and compiled when the class is made; a `typing.NamedTuple` about 0.2 ms), "
+             "so the layer has none: immutable records (`Settings`, `Digest`, `Route`, `Scope`, `Caller`, `Principal`, `Manifest`, "
+             "the rate limiter's `Limit` and `Meter`, …) are `NamedTuple`s and the mutable ones (`Request`, `Response`, the gc and "
+             "retention reports, an upstream's answer) plain classes with an `__init__`. Deferred where a request does not need them: the sign-in module (`registry.accounts`) outside the token and "
              "search functions and an anonymous pull, the rate limiter outside the manifest function; the token module with PyJWT "
              "(the first bearer token); the pull-through cache (a miss, a pending blob link, a write, a token scope the caller may not "
              "pull) in the manifest, blob, catalog and token functions; the search index (a repository's first push) and the "
@@ -255,15 +257,14 @@ def _coldstart_remedies(cold: dict) -> str:
              "serves every request of its function (settings, routes, logging and metrics, the guard, the storage adapters)."
              if ours is not None else "",
              "- **What is left over the goal, function by function** (`python -X importtime` in the Lambda-like environment, on top "
-             "of what `base` imports, about 0.03× each): `manifest`, the rate limiter with its two dataclasses (every GET and HEAD is "
-             "metered), the manifest media types (every GET checks Accept against them; the `Manifest` dataclass lives there too), "
+             "of what `base` imports, about 0.02 to 0.03× each): `manifest`, the rate limiter (every GET and HEAD is "
+             "metered), the manifest media types (every GET checks Accept against them), "
              "and the metadata adapter with the storage counters it imports (`registry.storage.usage`, `catalog_index`); `upload`, "
              "the resumable hashes (`rehashes`, a compiled extension: the POST that opens a session, every PATCH and PUT), the same metadata adapter "
              "and the blob store; `search`, the sign-in module (`registry.accounts`, every `docker search` signs its caller in) and "
              "the token module, which it imports itself; `gc` (a schedule, no client waits on it), the pull-through cache, "
              "retention and usage, all used by every pass. None of these is needed by only some requests of its function, so "
-             "deferring them would only move their cost into the first request; below that, the cost is class creation (about "
-             "1 ms per `@dataclass`) and module loading.",
+             "deferring them would only move their cost into the first request; below that, the cost is module loading.",
              ]
     if env.get("uncompiled"):
         worst = max(env["rows"], key=lambda r: r["uncompiled"]["first_ratio"])
@@ -271,10 +272,9 @@ def _coldstart_remedies(cold: dict) -> str:
                      f"compiled at every cold start: INIT up to {max(r['uncompiled']['init_ratio'] for r in env['rows']):.2f}× and INIT + "
                      f"first request up to {worst['uncompiled']['first_ratio']:.2f}× ({worst['function']}), against "
                      f"{max(r['init_ratio'] for r in env['rows']):.2f}× and {max(r['first_ratio'] for r in env['rows']):.2f}× with "
-                     "compiled files. Shipping them (for example a `BuildMethod: makefile` layer build that ends with "
-                     "`python3.13 -m compileall -q --invalidation-mode unchecked-hash` over the built layer, so the files need no "
-                     "source timestamps to stay valid after packaging) costs nothing while idle. Not built in this change: it changes "
-                     "`template.yaml` and the layer build.")
+                     "compiled files. `make build` (`sam build`, then `make compile`: `python3.13 -m compileall --invalidation-mode "
+                     "unchecked-hash` over the built layer and functions, so the files need no source timestamps to stay valid after "
+                     "packaging) ships them, at no cost while idle; deploy with it (README, Deploy).")
     snap = cold.get("snapstart")
     if snap:
         lines.append(f"- **Lambda SnapStart** (python3.12 and later) would replace INIT and the imports done in it by restoring a "

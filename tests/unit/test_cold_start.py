@@ -83,3 +83,21 @@ def test_a_function_imports_what_only_some_requests_need_on_first_use(function):
 
 def test_the_401_challenge_of_a_cold_base_function_loads_no_token_module():
     assert "registry.auth.tokens" not in cold("base", "/v2/")["after"]
+
+
+def test_the_layer_makes_no_dataclass_at_import():
+    """Making a ``@dataclass`` compiles its generated methods: about 1 ms of INIT each, against about 0.2 ms
+    for a ``typing.NamedTuple`` (records) or nothing for a plain class (mutable objects)."""
+    import dataclasses
+    import importlib
+    import inspect
+    import pkgutil
+
+    import registry
+
+    made = []
+    for module in pkgutil.walk_packages(registry.__path__, "registry."):
+        loaded = importlib.import_module(module.name)
+        made += [f"{module.name}.{name}" for name, value in vars(loaded).items()
+                 if inspect.isclass(value) and value.__module__ == module.name and dataclasses.is_dataclass(value)]
+    assert made == []

@@ -282,3 +282,10 @@ def test_scrub_redacts_values_under_credential_keys_and_keeps_the_rest():
     assert scrub(record) == {"headers": {"Authorization": REDACTED, "Cookie": REDACTED, "host": "registry.test"}, "request_id": "r1", "status": 401, "path": "/v2/"}
     assert scrub("invalid or expired token") == "invalid or expired token"
     assert scrub(f"{ADMIN[0]} signed in") == f"{ADMIN[0]} signed in"
+
+
+def test_a_digest_in_a_log_record_is_written_as_its_text():
+    from registry.references import Digest
+
+    digest = Digest.of(b"layer")
+    assert scrub({"digest": digest, "digests": [digest]}) == {"digest": str(digest), "digests": [str(digest)]}

@@ -28,7 +28,7 @@ import ipaddress
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from registry.auth.pseudonym import pseudonym
 from registry.config import settings
@@ -77,8 +77,7 @@ class Throttled(Exception):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class Principal:
+class Principal(NamedTuple):
     """Who is asking: ``user`` is "" for an anonymous caller."""
 
     user: str = ""

@@ -41,6 +41,8 @@ def scrub(value):
         return value
     if isinstance(value, dict):
         return {key: REDACTED if str(key).lower() in SECRET_KEYS else scrub(item) for key, item in value.items()}
+    if hasattr(value, "_fields"):  # a NamedTuple (a Digest, a Caller): logged as its str, not as a list
+        return scrub(str(value))
     if isinstance(value, (list, tuple)):
         return [scrub(item) for item in value]
     return value

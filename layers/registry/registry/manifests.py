@@ -8,7 +8,7 @@ MANIFEST_INVALID with a message that says what is wrong.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from registry import inputs
 from registry.errors import OciError, RegistryError
@@ -42,8 +42,7 @@ MAX_REFERRER_EXTRA = 16 * 1024
 MAX_REFERENCES = 256
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(NamedTuple):
     media_type: str
     blobs: tuple[Digest, ...]  # config and layers this manifest needs in the repository
     manifests: tuple[Digest, ...]  # child manifests of an index

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from registry import inputs
 from registry.auth import guard
@@ -32,8 +32,7 @@ _LIMIT = re.compile(r"([0-9]+);w=([0-9]+)")
 COUNT_DIGITS = 9
 
 
-@dataclass(frozen=True)
-class Limit:
+class Limit(NamedTuple):
     count: int
     window: int
 
@@ -56,8 +55,7 @@ def parse(text: str | None) -> Limit | None:
     return Limit(count, window)
 
 
-@dataclass(frozen=True)
-class Meter:
+class Meter(NamedTuple):
     """One caller's limit and counter for the current window."""
 
     limit: Limit

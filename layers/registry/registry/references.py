@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from registry.errors import OciError, RegistryError
 
@@ -45,8 +45,7 @@ def parse_tag(tag: str) -> str:
     return tag
 
 
-@dataclass(frozen=True, order=True)
-class Digest:
+class Digest(NamedTuple):
     """A content digest such as ``sha256:<64 hex>``; only verifiable algorithms."""
 
     algorithm: str

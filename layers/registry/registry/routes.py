@@ -31,7 +31,7 @@ at any name depth.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from registry.references import NAME_COMPONENT, NAME_PATTERN
 
@@ -54,8 +54,7 @@ _SEGMENT_PATTERNS = {
 }
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     name: str
     function: str
     methods: tuple[str, ...]

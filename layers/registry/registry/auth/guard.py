@@ -17,7 +17,7 @@ them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from registry.auth.scopes import Scope
 from registry.config import settings
@@ -30,8 +30,7 @@ CATALOG_SCOPE = Scope("registry", "catalog", ("*",))
 _ROUTE_ACTIONS = {"repo": ("pull",), "repo.star": ("pull",), "repo.official": ("pull",), "repo.description": ("pull", "push"), "repo.immutable": ("pull", "push")}
 
 
-@dataclass(frozen=True)
-class Caller:
+class Caller(NamedTuple):
     """Who made the request, and what their token lets them do."""
 
     user: str  # "" for an anonymous token

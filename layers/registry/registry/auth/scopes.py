@@ -11,7 +11,7 @@ docker asks for 1 or 2 scopes per token, containerd and skopeo a few.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from registry.references import NAME_PATTERN
 
@@ -25,8 +25,7 @@ class TooManyScopes(ValueError):
     """More than MAX_SCOPES distinct resources in one token request."""
 
 
-@dataclass(frozen=True)
-class Scope:
+class Scope(NamedTuple):
     type: str  # repository | registry
     name: str  # a repository name, or "catalog"
     actions: tuple[str, ...]

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from registry import keys, metrics
 from registry import manifests as media
@@ -68,8 +68,7 @@ USES_CHECKED = 10  # USES# records read per link; more than this many (stale or 
 DOOM_FRESH_SECONDS = 10 * 60
 
 
-@dataclass
-class Removed:
+class Removed(NamedTuple):
     kind: str  # tag | manifest | link | blob
     name: str  # repository ("" for a blob)
     digest: str
@@ -77,16 +76,18 @@ class Removed:
     tag: str = ""  # a tag a retention policy deleted
 
 
-@dataclass
 class Report:
-    dry_run: bool
-    removed: list[Removed] = field(default_factory=list)
-    complete: bool = True  # False: the deadline stopped it; the next pass continues
-    candidates: int = 0
-    failed: int = 0  # candidates whose handling raised (logged, kept for the next pass)
-    seconds: float = 0.0
-    retention_complete: bool = True  # False: the retention step ran out of budget; the next pass continues
-    retention_skipped: list[str] = field(default_factory=list)  # repositories with too many tags to count
+    """What a pass did (a plain class, not a dataclass: making one costs about 1 ms of INIT)."""
+
+    def __init__(self, dry_run: bool):
+        self.dry_run = dry_run
+        self.removed: list[Removed] = []
+        self.complete = True  # False: the deadline stopped it; the next pass continues
+        self.candidates = 0
+        self.failed = 0  # candidates whose handling raised (logged, kept for the next pass)
+        self.seconds = 0.0
+        self.retention_complete = True  # False: the retention step ran out of budget; the next pass continues
+        self.retention_skipped: list[str] = []  # repositories with too many tags to count
 
     @property
     def objects_freed(self) -> int:

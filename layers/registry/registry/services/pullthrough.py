@@ -42,8 +42,8 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from registry import aws, metrics
@@ -64,8 +64,7 @@ DOCKER_HUB_HOSTS = ("docker.io", "registry-1.docker.io", "index.docker.io", "reg
 SECRET_PREFIX_DEFAULT = "registry-upstream-"
 
 
-@dataclass(frozen=True)
-class Upstream:
+class Upstream(NamedTuple):
     prefix: str
     url: str  # scheme://host[:port], no path
     library: bool  # Docker Hub's convention: a one-component name is library/<name>
@@ -135,8 +134,7 @@ def render_upstreams(upstreams) -> str:
     return ";".join(out)
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     tag_seconds: int  # a cached tag is revalidated upstream after this long
     expiry_days: float  # a cached tag not pulled for this long is deleted
     public: bool  # anyone may pull cached repositories (else signed-in users)
@@ -205,8 +203,7 @@ def reset():
         _cached.clear()
 
 
-@dataclass(frozen=True)
-class Place:
+class Place(NamedTuple):
     upstream: Upstream
     repository: str  # the upstream's name for it
     name: str  # where it is stored here: <prefix>/<repository>

@@ -29,7 +29,6 @@ import json
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from urllib.parse import urlencode, urljoin
 
 import urllib3
@@ -85,14 +84,14 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
-@dataclass
 class Answer:
     """An upstream response: status, headers (lower-case names), the body when read."""
 
-    status: int
-    headers: dict[str, str]
-    body: bytes = b""
-    stream: object = None  # the open urllib3 response when the body was not read
+    __slots__ = ("status", "headers", "body", "stream")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes = b"", stream: object = None):
+        self.status, self.headers, self.body = status, headers, body
+        self.stream = stream  # the open urllib3 response when the body was not read
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -120,10 +119,10 @@ def _release(response):
     response.release_conn()
 
 
-@dataclass
 class _Tokens:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    entries: dict = field(default_factory=dict)  # (url, scope) -> (header value, expires at)
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.entries: dict = {}  # (url, scope) -> (header value, expires at)
 
     def get(self, key):
         with self.lock:

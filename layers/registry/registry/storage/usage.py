@@ -32,7 +32,7 @@ A namespace is a repository name's first component (``team`` for
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -115,8 +115,7 @@ def total_change(digest: Digest, size: int, objects: int) -> dict:
 # --- what a link or unlink reads first ---------------------------------------------------
 
 
-@dataclass
-class LinkState:
+class LinkState(NamedTuple):
     """What a (un)link of ``digest`` in ``name`` is decided on, read in one BatchGetItem (strongly consistent)."""
 
     blob: dict | None  # the BLOB#<digest>/BLOB record
