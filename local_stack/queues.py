@@ -21,6 +21,7 @@ from local_stack import template
 from local_stack.gateway import LambdaContext, load_handler
 
 log = logging.getLogger("local_stack.queues")
+RETRY_SECONDS = 1.0  # pause after a failed poll
 
 
 def mappings(t: dict | None = None) -> list[dict]:
@@ -76,10 +77,13 @@ class Poller:
         while not self._stop.is_set():
             try:
                 self.poll_once(mapping, handler, client, wait=1)
-            except Exception:  # noqa: BLE001 - moto stopping under us at shutdown
+            except Exception:  # noqa: BLE001 - as Lambda's event source mapping, keep polling
                 if self._stop.is_set():
-                    return
-                raise
+                    return  # moto stopping under us at shutdown
+                # A failed ReceiveMessage (the queue deleted, moto reset, a network error) must not end the
+                # thread: every later message would wait forever. Log it and try again after a pause.
+                log.warning("%s: polling its queue failed; retrying in %s s", mapping["function"], RETRY_SECONDS, exc_info=True)
+                self._stop.wait(RETRY_SECONDS)
 
     def poll_once(self, mapping: dict, handler, client, wait: int = 0) -> int:
         """Receive one batch and hand it to the function; returns how many messages came."""

@@ -42,12 +42,29 @@ class User(NamedTuple):
         return f"{self.name}:{self.password}"
 
 
+_SESSION_STACKS: list[LocalStack] = []
+
+
 @pytest.fixture(scope="session")
 def stack():
     """The registry as ``make run`` serves it: moto + the gateway routing from template.yaml."""
     env = {"REGISTRY_ADMIN_USER": ADMIN_USER, "REGISTRY_ADMIN_PASSWORD": secrets.token_urlsafe(18)}
     with LocalStack(port=free_port(), env=env) as running:
+        _SESSION_STACKS.append(running)
         yield running
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """Leaving the integration tests, stop the session stack's SQS pollers (the stack itself stays up).
+
+    moto's backends are process-wide: the unit tests that follow make queues of the same names in
+    their in-process ``mock_aws``, and a poller still running would receive their messages.
+    """
+    if nextitem is not None and "tests/integration" not in nextitem.path.as_posix():
+        for running in _SESSION_STACKS:
+            if running.poller is not None:
+                running.poller.stop()
+                running.poller = None
 
 
 @pytest.fixture(scope="session")
