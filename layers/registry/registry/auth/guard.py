@@ -91,17 +91,24 @@ def challenge(request, scopes: list[Scope], error: str | None = None) -> str:
     return "Bearer " + ",".join(parts)
 
 
+def _verified_claims(request, token: str) -> dict | None:
+    """The claims of a bearer token issued for this request's service; None when it does not verify."""
+    from registry.auth import tokens  # with PyJWT, by the first bearer token (INIT time, issue 15: cold starts)
+
+    try:
+        return tokens.verify(token.strip(), service_of(request))
+    except tokens.InvalidToken:
+        return None
+
+
 def identify(request) -> Caller | None:
     """Who a request's bearer token names, without requiring one: anonymous when there is no
     bearer token (or authentication is off), None when the token does not verify."""
     scheme, _, token = (request.header("authorization") or "").partition(" ")
     if not settings().auth_enabled or scheme.lower() != "bearer" or not token.strip():
         return Caller("")
-    from registry.auth import tokens  # with PyJWT, by the first bearer token (INIT time, issue 15: cold starts)
-
-    try:
-        claims = tokens.verify(token.strip(), service_of(request))
-    except tokens.InvalidToken:
+    claims = _verified_claims(request, token)
+    if claims is None:
         return None
     return Caller(claims.get("sub") or "", rate_limit=claims.get("rl"))
 
@@ -119,14 +126,11 @@ def authorize(request, route_name: str, params: dict) -> Caller:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise RegistryError(OciError.UNAUTHORIZED, headers={"WWW-Authenticate": challenge(request, scopes)})
-    from registry.auth import tokens  # with PyJWT, by the first bearer token (INIT time, issue 15: cold starts)
-
-    try:
-        claims = tokens.verify(token.strip(), service_of(request))
-    except tokens.InvalidToken:
+    claims = _verified_claims(request, token)
+    if claims is None:
         raise RegistryError(
             OciError.UNAUTHORIZED, "invalid or expired token", headers={"WWW-Authenticate": challenge(request, scopes, "invalid_token")}
-        ) from None
+        )
     caller = Caller(claims.get("sub") or "", tuple(e for e in claims["access"] if isinstance(e, dict)), rate_limit=claims.get("rl"))
     for scope in scopes:
         if not all(caller.may(scope.type, scope.name, action) for action in scope.actions):
